@@ -21,6 +21,10 @@ class PDUError(ValueError):
     """Bytes that are not a valid PDU (PS3.8 9.3: an Evt19, answered with A-ABORT)."""
 
 
+class UnrecognizedPDUError(PDUError):
+    """A PDU type outside 01H-07H (PS3.8 9.3.1): A-ABORT reason 'unrecognized PDU'."""
+
+
 class PDUType(IntEnum):
     A_ASSOCIATE_RQ = 0x01
     A_ASSOCIATE_AC = 0x02
@@ -285,7 +289,9 @@ def _encode_user_information(ui: UserInformation) -> bytes:
     if ui.async_ops_window is not None:
         invoked, performed = ui.async_ops_window
         parts.append(
-            _item(ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW, _U16.pack(invoked) + _U16.pack(performed))
+            _item(
+                ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW, _U16.pack(invoked) + _U16.pack(performed)
+            )
         )
     for role in ui.role_selections:
         uid = _uid(role.sop_class_uid)
@@ -293,7 +299,9 @@ def _encode_user_information(ui: UserInformation) -> bytes:
         parts.append(_item(ItemType.ROLE_SELECTION, value))
     if ui.implementation_version_name is not None:
         parts.append(
-            _item(ItemType.IMPLEMENTATION_VERSION_NAME, ui.implementation_version_name.encode("ascii"))
+            _item(
+                ItemType.IMPLEMENTATION_VERSION_NAME, ui.implementation_version_name.encode("ascii")
+            )
         )
     for ext in ui.sop_class_extended:
         uid = _uid(ext.sop_class_uid)
@@ -456,7 +464,9 @@ def _decode_user_information(buf: memoryview) -> UserInformation:
             if len(value) != pos + 2:
                 raise PDUError("role selection sub-item: SCU/SCP role bytes missing")
             ui.role_selections.append(
-                RoleSelection(_text(uid, "role selection SOP class UID"), value[pos] == 1, value[pos + 1] == 1)
+                RoleSelection(
+                    _text(uid, "role selection SOP class UID"), value[pos] == 1, value[pos + 1] == 1
+                )
             )
         elif item_type == ItemType.IMPLEMENTATION_VERSION_NAME:
             ui.implementation_version_name = _text(value, "implementation version name")
@@ -485,7 +495,9 @@ def _decode_user_information(buf: memoryview) -> UserInformation:
                 raise PDUError("user identity sub-item is truncated")
             primary, pos = _u16_prefixed(value, 2, "user identity primary field")
             secondary, pos = _u16_prefixed(value, pos, "user identity secondary field")
-            ui.user_identity_rq = UserIdentityRQ(value[0], value[1] == 1, bytes(primary), bytes(secondary))
+            ui.user_identity_rq = UserIdentityRQ(
+                value[0], value[1] == 1, bytes(primary), bytes(secondary)
+            )
         elif item_type == ItemType.USER_IDENTITY_AC:
             response, _ = _u16_prefixed(value, 0, "user identity server response")
             ui.user_identity_ac = UserIdentityAC(bytes(response))
@@ -496,7 +508,9 @@ def _decode_user_information(buf: memoryview) -> UserInformation:
 
 def _decode_associate(body: memoryview, is_rq: bool) -> AAssociateRQ | AAssociateAC:
     if len(body) < 68:
-        raise PDUError(f"A-ASSOCIATE PDU body of {len(body)} bytes is shorter than its 68-byte header")
+        raise PDUError(
+            f"A-ASSOCIATE PDU body of {len(body)} bytes is shorter than its 68-byte header"
+        )
     (version,) = _U16.unpack_from(body, 0)
     called = _ae_title(body[4:20])
     calling = _ae_title(body[20:36])
@@ -566,7 +580,9 @@ def _decode_pdata(body: memoryview) -> PDataTF:
         length, context_id, control = _PDV_HEADER.unpack_from(body, pos)
         if length < 2 or pos + 4 + length > end:
             raise PDUError(f"P-DATA-TF: PDV item length {length} does not fit the PDU")
-        pdvs.append(PDV(context_id, bool(control & 1), bool(control & 2), body[pos + 6 : pos + 4 + length]))
+        pdvs.append(
+            PDV(context_id, bool(control & 1), bool(control & 2), body[pos + 6 : pos + 4 + length])
+        )
         pos += 4 + length
     if not pdvs:
         raise PDUError("P-DATA-TF carries no presentation data value")
@@ -604,7 +620,15 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
             return _decode_associate(body, False)
         case PDUType.A_ASSOCIATE_RJ | PDUType.A_RELEASE_RQ | PDUType.A_RELEASE_RP | PDUType.A_ABORT:
             return _decode_fixed(pdu_type, body)
-    raise PDUError(f"unrecognized PDU type 0x{pdu_type:02X}")
+    raise UnrecognizedPDUError(
+        f"unrecognized PDU type 0x{pdu_type:02X} (PS3.8 9.3.1 defines 01H-07H)"
+    )
+
+
+_KNOWN_TYPES = frozenset(PDUType)
+_FIXED_TYPES = frozenset(
+    (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
+)
 
 
 class PDUReader:
@@ -639,6 +663,13 @@ class PDUReader:
         if len(buf) - pos < 6:
             return None
         pdu_type, length = _HEADER.unpack_from(buf, pos)
+        if pdu_type not in _KNOWN_TYPES:
+            raise UnrecognizedPDUError(
+                f"unrecognized PDU type 0x{pdu_type:02X} (PS3.8 9.3.1 defines 01H-07H)"
+            )
+        if pdu_type in _FIXED_TYPES and length != 4:
+            # judged from the header: waiting for a bogus body could stall the association
+            raise PDUError(f"{_type_name(pdu_type)} PDU has length {length}, PS3.8 fixes it at 4")
         limit = self.max_pdu_length if pdu_type == PDUType.P_DATA_TF else self.MAX_ASSOCIATE_LENGTH
         if limit and length > limit:
             raise PDUError(

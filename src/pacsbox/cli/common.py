@@ -1,0 +1,86 @@
+"""Options shared by the DCMTK-style tools, spelled as DCMTK spells them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from .. import log as pblog
+
+
+class DcmtkArgumentParser(argparse.ArgumentParser):
+    """argparse with DCMTK's '+x' options and no abbreviation guessing (-aet is not -a -e -t)."""
+
+    def __init__(self, prog: str, description: str, **kwargs) -> None:
+        super().__init__(
+            prog=f"pacsbox {prog}",
+            description=description,
+            prefix_chars="-+",
+            allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+
+
+def add_general_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("general options")
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="quiet mode, print no warnings and errors"
+    )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="verbose mode, print processing details"
+    )
+    group.add_argument(
+        "-d", "--debug", action="store_true", help="debug mode, print debug information"
+    )
+    group.add_argument(
+        "-ll", "--log-level", choices=list(pblog.LEVELS), help="use level l for the logger"
+    )
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    if args.log_level:
+        level = pblog.LEVELS[args.log_level]
+    elif args.debug:
+        level = logging.DEBUG
+    elif args.verbose:
+        level = logging.INFO
+    elif args.quiet:
+        level = logging.CRITICAL + 1
+    else:
+        level = logging.WARNING
+    pblog.configure(level)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def pdu_size(text: str) -> int:
+    value = int(text)
+    if not 4096 <= value <= 131072:
+        raise argparse.ArgumentTypeError(f"max PDU {value} is outside DCMTK's range 4096..131072")
+    return value
+
+
+def add_network_options(parser: argparse.ArgumentParser, *, aet: str, scu: bool = True) -> None:
+    """AE titles, timeouts and max PDU, with DCMTK's spellings and defaults."""
+    group = parser.add_argument_group("network options")
+    group.add_argument("-aet", "--aetitle", default=aet, metavar="AETITLE",
+                       help=f"set my AE title (default: {aet})")  # fmt: skip
+    if scu:
+        group.add_argument("-aec", "--call", default="ANY-SCP", metavar="AETITLE",
+                           help="set called AE title of peer (default: ANY-SCP)")  # fmt: skip
+        group.add_argument("-to", "--timeout", type=positive_int, metavar="SECONDS",
+                           help="timeout for connection requests (default: unlimited)")  # fmt: skip
+    group.add_argument("-ts", "--socket-timeout", type=int, default=60, metavar="SECONDS",
+                       help="timeout for network socket (0 for none, default: 60)")  # fmt: skip
+    group.add_argument("-ta", "--acse-timeout", type=positive_int, default=30, metavar="SECONDS",
+                       help="timeout for ACSE messages (default: 30)")  # fmt: skip
+    group.add_argument("-td", "--dimse-timeout", type=positive_int, metavar="SECONDS",
+                       help="timeout for DIMSE messages (default: unlimited)")  # fmt: skip
+    group.add_argument("-pdu", "--max-pdu", type=pdu_size, default=16384, metavar="BYTES",
+                       help="set max receive pdu to n bytes (4096..131072, default: 16384)")  # fmt: skip

@@ -1,0 +1,41 @@
+"""`pacsbox <tool> ...`: one entry point, one module per tool, DCMTK's names and flags."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# tool name -> module in pacsbox.cli that has main(argv) -> int
+TOOLS = {
+    "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
+    "serve": ("serve", "run the pacsbox archive (Verification SCP, more as it grows)"),
+}
+
+USAGE = "usage: pacsbox <tool> [options] ...\n\ntools:\n" + "\n".join(
+    f"  {name:<10} {summary}" for name, (_, summary) in TOOLS.items()
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from ..uids import IMPLEMENTATION_VERSION_NAME
+
+        print(f"pacsbox {IMPLEMENTATION_VERSION_NAME}")
+        return 0
+    entry = TOOLS.get(argv[0])
+    if entry is None:
+        print(f"pacsbox: unknown tool '{argv[0]}'\n\n{USAGE}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"pacsbox.cli.{entry[0]}")
+    try:
+        return module.main(argv[1:])
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Sending side of PS3.8 9.3.5 / Annex E: cut a DIMSE message into P-DATA-TF PDUs.
+
+The command set goes in command PDVs, then the data set in data PDVs; the last fragment of
+each has the "last" bit of the message control header (PS3.8 E.2). A data set can be
+bytes-like (fragments are memoryview slices of it, never copies), a binary file object or an
+iterable of chunks (read or pulled one fragment at a time, so a large file streams through).
+Consecutive PDVs share a PDU while it stays within the peer's maximum PDU length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from pacsbox.dimse.commands import DIMSEError
+from pacsbox.dimse.messages import DIMSEMessage, encode_command, message_name
+from pacsbox.ul.pdu import PDV, PDataTF
+
+BytesLike = bytes | bytearray | memoryview
+DatasetSource = BytesLike | BinaryIO | Iterable[BytesLike]
+
+PDV_HEADER_LENGTH = 6  # PS3.8 9.3.5.1: item length (4), context ID (1), control header (1)
+UNLIMITED_FRAGMENT = 0xFFFF_FFF0  # a PDV item length is 32 bits
+STREAM_CHUNK = 1 << 20  # read size for streamed data sets when the peer sets no limit
+
+
+def fragment_size(max_pdu_length: int) -> int:
+    """The largest PDV data that fits a P-DATA-TF PDU of the peer's maximum length.
+
+    ``max_pdu_length`` is the Maximum Length Received the peer announced (PS3.8 D.1), the
+    length of the PDU's variable field; 0 means no limit.
+    """
+    if max_pdu_length == 0:
+        return UNLIMITED_FRAGMENT
+    if max_pdu_length <= PDV_HEADER_LENGTH:
+        raise DIMSEError(
+            f"maximum PDU length {max_pdu_length} leaves no room for data after the "
+            f"{PDV_HEADER_LENGTH}-byte PDV header; the peer's A-ASSOCIATE Maximum Length is unusable"
+        )
+    return max_pdu_length - PDV_HEADER_LENGTH
+
+
+def _bytes_view(data: BytesLike) -> memoryview:
+    """A flat byte view of ``data``, without copying it."""
+    mv = memoryview(data)
+    return mv if mv.format == "B" and mv.ndim == 1 else mv.cast("B")
+
+
+def _slices(context_id: int, is_command: bool, data: BytesLike, size: int) -> Iterator[PDV]:
+    mv = _bytes_view(data)
+    total = len(mv)
+    if total == 0:
+        yield PDV(context_id, is_command, True, mv)
+        return
+    for start in range(0, total, size):
+        yield PDV(context_id, is_command, start + size >= total, mv[start : start + size])
+
+
+def _chunks(source: BinaryIO | Iterable[BytesLike], size: int) -> Iterator[memoryview]:
+    """Non-empty pieces of at most ``size`` bytes from a file or an iterable of chunks."""
+    read = getattr(source, "read", None)
+    chunks = iter(lambda: read(size), b"") if read is not None else iter(source)  # type: ignore[arg-type]
+    for chunk in chunks:
+        mv = _bytes_view(chunk)
+        for start in range(0, len(mv), size):
+            yield mv[start : start + size]
+
+
+def _streamed(context_id: int, source: BinaryIO | Iterable[BytesLike], size: int) -> Iterator[PDV]:
+    pending: memoryview | None = None  # held back one piece to know which one is last
+    for piece in _chunks(source, size):
+        if pending is not None:
+            yield PDV(context_id, False, False, pending)
+        pending = piece
+    yield PDV(context_id, False, True, pending if pending is not None else memoryview(b""))
+
+
+def _pack(pdvs: Iterator[PDV], limit: int) -> Iterator[PDataTF]:
+    """Put consecutive PDVs into one PDU while its variable field stays within ``limit``."""
+    batch: list[PDV] = []
+    used = 0
+    for pdv in pdvs:
+        need = PDV_HEADER_LENGTH + len(pdv.data)
+        if batch and used + need > limit:
+            yield PDataTF(batch)
+            batch, used = [], 0
+        batch.append(pdv)
+        used += need
+    if batch:
+        yield PDataTF(batch)
+
+
+def fragment(
+    context_id: int,
+    command: BytesLike,
+    dataset: DatasetSource | None = None,
+    max_pdu_length: int = 0,
+) -> Iterator[PDataTF]:
+    """P-DATA-TF PDUs carrying an encoded command set and its data set, if any.
+
+    Every PDU fits ``max_pdu_length`` (0: unlimited). A generator: a streamed data set is
+    read only as the PDUs are taken.
+    """
+    size = fragment_size(max_pdu_length)
+    limit = max_pdu_length or STREAM_CHUNK + PDV_HEADER_LENGTH  # pack small PDVs only
+
+    def pdvs() -> Iterator[PDV]:
+        yield from _slices(context_id, True, command, size)
+        if dataset is None:
+            return
+        if isinstance(dataset, bytes | bytearray | memoryview):
+            yield from _slices(context_id, False, dataset, size)
+        else:
+            yield from _streamed(context_id, dataset, min(size, STREAM_CHUNK))
+
+    return _pack(pdvs(), limit)
+
+
+def encode_message(
+    context_id: int,
+    message: DIMSEMessage,
+    dataset: DatasetSource | None = None,
+    max_pdu_length: int = 0,
+) -> Iterator[PDataTF]:
+    """``fragment`` of ``message``'s command set, checking it agrees on having a data set."""
+    if message.has_dataset != (dataset is not None):
+        says = "a data set follows" if message.has_dataset else "no data set follows"
+        given = "none was given" if dataset is None else "one was given"
+        raise DIMSEError(
+            f"{message_name(message)}: its has_dataset says {says} but {given}; "
+            "pass the data set or set has_dataset accordingly"
+        )
+    return fragment(context_id, encode_command(message), dataset, max_pdu_length)

@@ -1,0 +1,44 @@
+"""Logging that reads like DCMTK's: one letter for the level, a colon, the message."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER_NAME = "pacsbox"
+log = logging.getLogger(LOGGER_NAME)
+
+# DCMTK's level letters (oflog): F fatal, E error, W warning, I info, D debug, T trace.
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+_LETTERS = {
+    logging.CRITICAL: "F",
+    logging.ERROR: "E",
+    logging.WARNING: "W",
+    logging.INFO: "I",
+    logging.DEBUG: "D",
+    TRACE: "T",
+}
+LEVELS = {
+    "fatal": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": TRACE,
+}
+
+
+class DcmtkFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        letter = _LETTERS.get(record.levelno, "?")
+        return "\n".join(f"{letter}: {line}" for line in record.getMessage().split("\n"))
+
+
+def configure(level: int, stream=None) -> None:
+    """Send pacsbox's log to ``stream`` (stderr) in DCMTK's format at ``level``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(DcmtkFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
