@@ -84,3 +84,16 @@ def add_network_options(parser: argparse.ArgumentParser, *, aet: str, scu: bool 
                        help="timeout for DIMSE messages (default: unlimited)")  # fmt: skip
     group.add_argument("-pdu", "--max-pdu", type=pdu_size, default=16384, metavar="BYTES",
                        help="set max receive pdu to n bytes (4096..131072, default: 16384)")  # fmt: skip
+
+
+def report_failure(exc: BaseException) -> None:
+    """Print a failure as DCMTK does (F: lines), followed by what to change."""
+    from ..ul.diagnosis import AssociationRejectedError
+
+    if isinstance(exc, AssociationRejectedError):
+        lines = exc.diagnosis.lines
+        for line in lines:
+            pblog.log.critical(line)
+        pblog.log.critical("Hint: %s", exc.diagnosis.hint)
+        return
+    pblog.log.critical(str(exc))

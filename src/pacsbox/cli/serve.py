@@ -1,0 +1,90 @@
+"""`pacsbox serve`: the archive with zero configuration (for now: the Verification SCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+from ..dimse import CEchoRQ
+from ..log import log
+from ..net.association import Timeouts
+from ..net.server import Server, ServerConfig
+from ..services.verification import VERIFICATION, VerificationSCP
+from ..ul.negotiation import AcceptorPolicy
+from .common import DcmtkArgumentParser, add_general_options, configure_logging, pdu_size
+
+
+def parser() -> DcmtkArgumentParser:
+    p = DcmtkArgumentParser("serve", "run the pacsbox archive")
+    add_general_options(p)
+    p.add_argument(
+        "--port", "+P", type=int, default=11112, help="TCP port to listen on (default: 11112)"
+    )
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    p.add_argument("--aet", "-aet", "--aetitle", dest="aet", default="PACSBOX",
+                   help="our AE title (default: PACSBOX)")  # fmt: skip
+    p.add_argument(
+        "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
+    )
+    p.add_argument(
+        "-pdu", "--max-pdu", type=pdu_size, default=16384, help="max receive PDU (default: 16384)"
+    )
+    p.add_argument("-ts", "--socket-timeout", type=int, default=60,
+                   help="abort an association silent for this long (0: never; default 60)")  # fmt: skip
+    p.add_argument("-ta", "--acse-timeout", type=int, default=30, help="ACSE timeout (default: 30)")
+    p.add_argument("--require-called-aet", action="store_true",
+                   help="refuse associations whose called AE title is not ours")  # fmt: skip
+    return p
+
+
+def server_config(args) -> ServerConfig:
+    return ServerConfig(
+        ae_title=args.aet,
+        policy=AcceptorPolicy(abstract_syntaxes=frozenset({VERIFICATION})),
+        handlers={CEchoRQ: VerificationSCP()},
+        max_associations=args.max_associations,
+        max_pdu_length=args.max_pdu,
+        timeouts=Timeouts(acse=args.acse_timeout, idle=args.socket_timeout or None),
+        require_called_ae=args.require_called_aet,
+    )
+
+
+async def run(args) -> int:
+    server = Server(server_config(args))
+    try:
+        await server.start(args.host, args.port)
+    except OSError as exc:
+        log.critical(
+            "Cannot listen on %s:%d: %s. Is another DICOM server using that port? Pick another with --port.",
+            args.host,
+            args.port,
+            exc.strerror or exc,
+        )
+        return 1
+    print(
+        f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification).\n"
+        f"Test it with:  pacsbox echoscu -aec {args.aet} localhost {server.port}   "
+        f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
+        flush=True,
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("Shutting down")
+    await server.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

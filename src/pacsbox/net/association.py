@@ -1,0 +1,670 @@
+"""One association over asyncio: drives the sans-IO ``ul.Connection`` and DIMSE assembly.
+
+``Association`` is the asyncio Protocol of one TCP connection, in either role. It turns
+received bytes into DIMSE messages (requests go to the ``RequestHandler`` registered for their
+type, responses to the ``request`` that waits for them) and sends messages as P-DATA-TF PDUs
+within the peer's max PDU, honouring transport flow control. Timeouts (PS3.8 ARTIM, ACSE, DIMSE,
+idle socket) are timers on the loop; nothing sleeps or polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from ..dimse import (
+    CCancelRQ,
+    CommandReceived,
+    DatasetComplete,
+    DatasetSink,
+    DatasetSource,
+    DIMSEError,
+    DIMSEMessage,
+    MessageAssembler,
+    MessageReceived,
+    encode_message,
+    message_name,
+)
+from ..dimse.status import StatusCategory, category_of
+from ..errors import PacsboxError
+from ..log import log
+from ..ul.connection import (
+    AbortIndication,
+    AssociateAccepted,
+    AssociateIndication,
+    AssociateRejected,
+    Connection,
+    DataIndication,
+    LocalProtocolError,
+    ProviderAbort,
+    ReleaseCollision,
+    ReleaseConfirmation,
+    ReleaseIndication,
+    TransportClosed,
+)
+from ..ul.diagnosis import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    describe_abort,
+    describe_rejection,
+)
+from ..ul.dump import dump_associate_ac, dump_associate_rq, dump_pdu_hex
+from ..ul.negotiation import AgreedContext, agreed_contexts, max_send_pdv
+from ..ul.pdu import AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AbortSource, encode_pdu
+
+DEBUG = logging.DEBUG
+
+
+class NetworkError(PacsboxError):
+    """The connection failed or timed out; the message says where and what to check."""
+
+
+class DIMSETimeoutError(NetworkError):
+    """No DIMSE response within the DIMSE timeout (-td)."""
+
+
+@dataclass(slots=True)
+class Timeouts:
+    """DCMTK's four timeouts, in seconds (None: unlimited)."""
+
+    connect: float | None = None  # -to: TCP connection request
+    acse: float | None = 30.0  # -ta: association negotiation and release; also ARTIM
+    dimse: float | None = None  # -td: waiting for a DIMSE message
+    idle: float | None = 60.0  # -ts: no byte from the peer while we wait for one
+
+
+class RequestHandler:
+    """Serves one kind of DIMSE request on an association (a service class provider).
+
+    ``open_sink`` may return a sink for the request's data set, so it is written as it
+    arrives instead of collected in memory; ``handle`` then gets that sink as ``dataset``.
+    ``handle`` sends the response(s) with ``assoc.send``.
+    """
+
+    def open_sink(
+        self, assoc: Association, context: AgreedContext, request: DIMSEMessage
+    ) -> DatasetSink | None:
+        return None
+
+    async def handle(
+        self,
+        assoc: Association,
+        context: AgreedContext,
+        request: DIMSEMessage,
+        dataset: bytearray | DatasetSink | None,
+    ) -> None:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class Operation:
+    """A request being served; ``cancelled`` is set by a C-CANCEL-RQ for its message ID."""
+
+    context: AgreedContext
+    request: DIMSEMessage
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+_END = object()  # sentinel in response queues: the association is gone
+
+
+class Association(asyncio.Protocol):
+    """One DICOM association over TCP. Create requestors with ``Association.connect``;
+    acceptors are created by ``pacsbox.net.Server``."""
+
+    def __init__(
+        self,
+        *,
+        requestor: bool,
+        max_pdu_length: int = 16384,
+        timeouts: Timeouts | None = None,
+        handlers: dict[type, RequestHandler] | None = None,
+        decide: Callable[[AAssociateRQ, Association], AAssociateAC | AAssociateRJ] | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.requestor = requestor
+        self.timeouts = timeouts or Timeouts()
+        self.handlers = handlers or {}
+        self._decide = decide
+        self._conn = Connection(requestor=requestor, max_pdu_length=max_pdu_length)
+        self._assembler = MessageAssembler()
+        self._transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] | None = None
+        self.rq: AAssociateRQ | None = None
+        self.ac: AAssociateAC | None = None
+        self.contexts: dict[int, AgreedContext] = {}
+        self.established: asyncio.Future[None] = self.loop.create_future()
+        self.closed: asyncio.Future[None] = self.loop.create_future()
+        self._release_done: asyncio.Future[None] | None = None
+        self._responses: dict[int, asyncio.Queue] = {}
+        self._requests: deque[tuple[AgreedContext, DIMSEMessage, object]] = deque()
+        self._request_ready = asyncio.Event()
+        self._operations: dict[int, Operation] = {}
+        self._worker: asyncio.Task | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._message_id = 0
+        self._artim: asyncio.TimerHandle | None = None
+        self._artim_starts = 0
+        self._idle: asyncio.TimerHandle | None = None
+        self._last_input = 0.0
+        self._error: BaseException | None = None
+
+    # -- establishing --------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        rq: AAssociateRQ,
+        *,
+        timeouts: Timeouts | None = None,
+        handlers: dict[type, RequestHandler] | None = None,
+    ) -> Association:
+        """Open TCP to host:port, send ``rq`` and wait for the peer's answer.
+
+        Raises AssociationRejectedError, AssociationAbortedError or NetworkError, each with a
+        message that says what to change.
+        """
+        timeouts = timeouts or Timeouts()
+        max_pdu = rq.user_information.max_length or 0
+        loop = asyncio.get_running_loop()
+        assoc = cls(requestor=True, max_pdu_length=max_pdu, timeouts=timeouts, handlers=handlers)
+        assoc._conn.request(rq)
+        if log.isEnabledFor(DEBUG):
+            log.debug(
+                "Request Parameters:\n"
+                + "\n".join(dump_associate_rq(rq, ours=True, local_max_pdu=max_pdu))
+            )
+        log.info("Requesting Association")
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: assoc, host, port), timeouts.connect
+            )
+        except TimeoutError:
+            raise NetworkError(
+                f"No TCP connection to {host}:{port} within {timeouts.connect} s (-to). "
+                "Check host and port, and that no firewall drops the connection."
+            ) from None
+        except OSError as exc:
+            raise NetworkError(
+                f"Could not connect to {host}:{port}: {exc.strerror or exc}. "
+                "Is the DICOM peer running and listening on that port? Check host and port."
+            ) from None
+        try:
+            await asyncio.wait_for(asyncio.shield(assoc.established), timeouts.acse)
+        except TimeoutError:
+            assoc.abort()
+            raise NetworkError(
+                f"{host}:{port} accepted the TCP connection but did not answer the association "
+                f"request within {timeouts.acse} s (-ta). Is it a DICOM application?"
+            ) from None
+        return assoc
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Nagle + delayed ACK would cost ~40 ms per small DIMSE message
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.peer = transport.get_extra_info("peername")
+        self._last_input = self.loop.time()
+        self._conn.transport_connected()
+        self._after_state_change()
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_input = self.loop.time()
+        try:
+            events = self._conn.receive_data(data)
+        except LocalProtocolError as exc:  # a bug on our side; abort rather than hang
+            log.error("internal error while receiving: %s", exc)
+            self.abort()
+            return
+        for event in events:
+            self._on_event(event)
+        self._after_state_change()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for event in self._conn.transport_closed():
+            self._on_event(event)
+        self._finish(self._error)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- events from the sans-IO connection ----------------------------------------------------
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, DataIndication):
+            self._on_data(event)
+        elif isinstance(event, AssociateIndication):
+            self._on_associate_rq(event.rq)
+        elif isinstance(event, AssociateAccepted):
+            self._on_accepted(event.ac)
+        elif isinstance(event, AssociateRejected):
+            self._on_rejected(event.rj)
+        elif isinstance(event, ReleaseIndication):
+            log.info("Received Association Release Request")
+            self._conn.release_response()
+        elif isinstance(event, ReleaseCollision):
+            if event.requestor:
+                self._conn.release_response()
+        elif isinstance(event, ReleaseConfirmation):
+            if self._conn.awaiting_release_response:  # acceptor side of a collision
+                self._conn.release_response()
+            if self._release_done is not None and not self._release_done.done():
+                self._release_done.set_result(None)
+        elif isinstance(event, AbortIndication):
+            self._error = AssociationAbortedError(
+                event.source, event.reason, during_negotiation=not self.established.done()
+            )
+            log.error("Association Aborted by the peer")
+            for line in describe_abort(event.source, event.reason).lines:
+                log.info(line)
+        elif isinstance(event, ProviderAbort):
+            self._error = NetworkError(
+                f"Protocol error from the peer, association aborted: {event.detail}"
+            )
+            log.error("Aborting association: %s", event.detail)
+        elif isinstance(event, TransportClosed) and event.aborted and self._error is None:
+            self._error = NetworkError(
+                "The peer closed the connection without releasing the association."
+            )
+
+    def _on_associate_rq(self, rq: AAssociateRQ) -> None:
+        self.rq = rq
+        answer = self._decide(rq, self) if self._decide else AAssociateRJ(1, 1, 1)
+        if isinstance(answer, AAssociateRJ):
+            self._conn.reject(answer)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "Association Rejected: %s",
+                    "; ".join(
+                        describe_rejection(answer, rq.called_ae_title, rq.calling_ae_title).lines[
+                            1:
+                        ]
+                    ),
+                )
+            self._settle_established(
+                AssociationRejectedError(answer, rq.called_ae_title, rq.calling_ae_title)
+            )
+            return
+        self._conn.accept(answer)
+        self.ac = answer
+        self.contexts = agreed_contexts(rq, answer)
+        if log.isEnabledFor(DEBUG):
+            log.debug(
+                "Association Parameters Negotiated:\n"
+                + "\n".join(dump_associate_ac(rq, answer, ours=False))
+            )
+        log.info("Association Acknowledged (Max Send PDV: %d)", self.max_send_pdv)
+        self._settle_established(None)
+        self._worker = self.loop.create_task(self._serve_requests())
+
+    def _on_accepted(self, ac: AAssociateAC) -> None:
+        self.rq = self._conn.associate_rq
+        self.ac = ac
+        self.contexts = agreed_contexts(self.rq, ac)
+        if log.isEnabledFor(DEBUG):
+            raw = encode_pdu(ac)
+            log.debug("\n".join(dump_pdu_hex(raw)))
+            log.debug(
+                "Association Parameters Negotiated:\n"
+                + "\n".join(dump_associate_ac(self.rq, ac, ours=True))
+            )
+        log.info("Association Accepted (Max Send PDV: %d)", self.max_send_pdv)
+        self._settle_established(None)
+        if self.handlers:
+            self._worker = self.loop.create_task(self._serve_requests())
+
+    def _on_rejected(self, rj: AAssociateRJ) -> None:
+        rq = self._conn.associate_rq or self.rq
+        called, calling = (rq.called_ae_title, rq.calling_ae_title) if rq else ("", "")
+        self._settle_established(AssociationRejectedError(rj, called, calling))
+
+    def _settle_established(self, error: BaseException | None) -> None:
+        if self.established.done():
+            return
+        if error is None:
+            self.established.set_result(None)
+        else:
+            self.established.set_exception(error)
+            self.established.exception()  # retrieved here: a server may never await it
+
+    def _on_data(self, event: DataIndication) -> None:
+        assembler = self._assembler
+        try:
+            assembler.feed(event.pdu)
+            while (item := assembler.next_event()) is not None:
+                if isinstance(item, CommandReceived):
+                    self._on_command(item.context_id, item.message)
+                else:
+                    self._on_message(item)
+        except DIMSEError as exc:
+            log.error("DIMSE protocol error from the peer: %s", exc)
+            self._error = NetworkError(f"DIMSE protocol error from the peer: {exc}")
+            self.abort(source=AbortSource.SERVICE_PROVIDER)
+
+    def _on_command(self, context_id: int, message: DIMSEMessage) -> None:
+        if not message.has_dataset:
+            return
+        handler = self.handlers.get(type(message))
+        context = self.contexts.get(context_id)
+        if handler is not None and context is not None:
+            sink = handler.open_sink(self, context, message)
+            if sink is not None:
+                self._assembler.set_sink(sink)
+
+    def _on_message(self, item: MessageReceived | DatasetComplete) -> None:
+        message = item.message
+        dataset = item.dataset if isinstance(item, MessageReceived) else item.sink
+        responding_to = getattr(message, "message_id_being_responded_to", None)
+        if isinstance(message, CCancelRQ):
+            operation = self._operations.get(message.message_id_being_responded_to)
+            if operation is not None:
+                operation.cancelled.set()
+            return
+        if responding_to is not None:  # a response: to the request that waits for it
+            queue = self._responses.get(responding_to)
+            if queue is None:
+                log.warning(
+                    "Ignoring %s for message ID %d: no request of ours has that ID",
+                    message_name(message),
+                    responding_to,
+                )
+            else:
+                queue.put_nowait((message, dataset))
+            return
+        context = self.contexts.get(item.context_id)
+        if context is None:
+            self._error = NetworkError(
+                f"The peer sent {message_name(message)} on presentation context "
+                f"{item.context_id}, which was not accepted"
+            )
+            self.abort(source=AbortSource.SERVICE_PROVIDER)
+            return
+        self._requests.append((context, message, dataset))
+        self._request_ready.set()
+
+    # -- serving requests ------------------------------------------------------------------
+
+    async def _serve_requests(self) -> None:
+        """Serve received requests in order, one at a time (no asynchronous operations)."""
+        while not self.closed.done():
+            if not self._requests:
+                self._request_ready.clear()
+                closed = self.closed
+                waiter = self.loop.create_task(self._request_ready.wait())
+                await asyncio.wait((waiter, closed), return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                continue
+            context, request, dataset = self._requests.popleft()
+            handler = self.handlers.get(type(request))
+            message_id = request.message_id  # type: ignore[attr-defined]
+            if handler is None:
+                await self._refuse_unsupported(context, request)
+                continue
+            self._operations[message_id] = Operation(context, request)
+            try:
+                await handler.handle(self, context, request, dataset)
+            except (AssociationAbortedError, NetworkError):
+                return
+            except Exception:
+                log.exception("Error while serving %s", message_name(request))
+                self.abort(source=AbortSource.SERVICE_PROVIDER)
+                return
+            finally:
+                self._operations.pop(message_id, None)
+
+    def operation(self, message_id: int) -> Operation | None:
+        """The request being served under this message ID (for its cancel flag)."""
+        return self._operations.get(message_id)
+
+    async def _refuse_unsupported(self, context: AgreedContext, request: DIMSEMessage) -> None:
+        from ..dimse.messages import MESSAGE_TYPES
+
+        rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
+        if rsp_type is None:
+            self.abort(source=AbortSource.SERVICE_PROVIDER)
+            return
+        log.warning("Refusing %s: no service for it here", message_name(request))
+        await self.send(
+            context.context_id,
+            rsp_type(
+                message_id_being_responded_to=request.message_id,  # type: ignore[attr-defined]
+                status=0x0211,  # PS3.7 C.5.5 unrecognized operation
+                affected_sop_class_uid=getattr(request, "affected_sop_class_uid", None),
+                error_comment="This SCP does not provide this DIMSE service",
+            ),
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    @property
+    def peer_max_pdu_length(self) -> int:
+        return self._conn.peer_max_pdu_length
+
+    @property
+    def max_send_pdv(self) -> int:
+        return max_send_pdv(self.peer_max_pdu_length)
+
+    def next_message_id(self) -> int:
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    async def send(
+        self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
+    ) -> None:
+        """Send one DIMSE message (and its data set) within the peer's max PDU."""
+        if self.closed.done() or not self._conn.is_established:
+            raise self._error or NetworkError("The association is not established any more.")
+        conn, transport = self._conn, self._transport
+        for pdu in encode_message(context_id, message, dataset, self.peer_max_pdu_length):
+            if not self._writable.is_set():
+                await self._wait_writable()
+            conn.send_pdata(pdu)
+            transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+
+    async def _wait_writable(self) -> None:
+        waiter = self.loop.create_task(self._writable.wait())
+        await asyncio.wait((waiter, self.closed), return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if self.closed.done():
+            raise self._error or NetworkError("The connection closed while sending.")
+
+    async def request(
+        self,
+        context_id: int,
+        message: DIMSEMessage,
+        dataset: DatasetSource | None = None,
+    ) -> AsyncIterator[tuple[DIMSEMessage, bytearray | DatasetSink | None]]:
+        """Send a request; yield its responses until the final (non-pending) one."""
+        message_id = message.message_id  # type: ignore[attr-defined]
+        queue: asyncio.Queue = asyncio.Queue()
+        self._responses[message_id] = queue
+        try:
+            await self.send(context_id, message, dataset)
+            while True:
+                response = await self._next_response(queue)
+                yield response
+                if category_of(response[0].status) is not StatusCategory.PENDING:  # type: ignore[attr-defined]
+                    return
+        finally:
+            self._responses.pop(message_id, None)
+
+    async def request_one(
+        self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
+    ) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
+        """Send a request and return its single final response."""
+        final = None
+        async for final in self.request(context_id, message, dataset):  # noqa: B007
+            pass
+        assert final is not None
+        return final
+
+    async def _next_response(self, queue: asyncio.Queue):
+        if queue.empty():
+            getter = self.loop.create_task(queue.get())
+            done, _ = await asyncio.wait(
+                (getter, self.closed),
+                timeout=self.timeouts.dimse,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if getter not in done:
+                getter.cancel()
+                if not self.closed.done():
+                    self.abort()
+                    raise DIMSETimeoutError(
+                        f"No DIMSE response within {self.timeouts.dimse} s (-td); association aborted."
+                    )
+                raise self._error or NetworkError(
+                    "The association ended before the response arrived."
+                )
+            return getter.result()
+        return queue.get_nowait()
+
+    # -- ending --------------------------------------------------------------------------------
+
+    async def release(self) -> None:
+        """A-RELEASE: ask the peer to end the association and wait until it has."""
+        if self.closed.done():
+            return
+        log.info("Releasing Association")
+        self._release_done = self.loop.create_future()
+        try:
+            self._conn.release()
+        except LocalProtocolError:
+            self.abort()
+            return
+        self._after_state_change()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), self.timeouts.acse)
+        except TimeoutError:
+            log.warning("The peer did not answer the release request; aborting")
+            self.abort()
+
+    def abort(self, source: int = AbortSource.SERVICE_USER, reason: int = 0) -> None:
+        """A-ABORT: end the association at once (no response is awaited)."""
+        if self._transport is None or self.closed.done():
+            return
+        try:
+            self._conn.abort(source=source, reason=reason)
+            self._transport.writelines(self._conn.data_to_send())
+        except LocalProtocolError:
+            self._transport.write(encode_pdu(AAbort(source, reason)))
+        self._transport.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self.closed)
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._cancel_timers()
+        if not self.established.done():
+            self._settle_established(
+                error
+                or NetworkError("The peer closed the connection during association negotiation.")
+            )
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for queue in self._responses.values():
+            queue.put_nowait((_END, None))
+
+    # -- timers and output ---------------------------------------------------------------------
+
+    def _after_state_change(self) -> None:
+        conn, transport = self._conn, self._transport
+        out = conn.data_to_send()
+        if out and transport is not None:
+            transport.writelines(out)
+        if conn.artim_starts != self._artim_starts:
+            self._artim_starts = conn.artim_starts
+            if self._artim is not None:
+                self._artim.cancel()
+            self._artim = self.loop.call_later(self.timeouts.acse or 30.0, self._on_artim)
+        elif not conn.artim_running and self._artim is not None:
+            self._artim.cancel()
+            self._artim = None
+        if conn.should_close and transport is not None:
+            transport.close()
+
+    def _on_artim(self) -> None:
+        self._artim = None
+        for event in self._conn.artim_expired():
+            self._on_event(event)
+        self._after_state_change()
+
+    def _arm_idle(self) -> None:
+        if self.timeouts.idle:
+            self._idle = self.loop.call_later(self.timeouts.idle, self._on_idle)
+
+    def _on_idle(self) -> None:
+        # Re-armed for the rest of the period instead of on every received chunk.
+        idle_for = self.loop.time() - self._last_input
+        if idle_for < self.timeouts.idle:  # type: ignore[operator]
+            self._idle = self.loop.call_later(self.timeouts.idle - idle_for, self._on_idle)  # type: ignore[operator]
+            return
+        self._idle = None
+        if self.closed.done():
+            return
+        stalled = not self._assembler.idle  # a message began and its rest never came
+        idle_acceptor = not self.requestor and not self._operations and not self._requests
+        if not (stalled or idle_acceptor or not self._conn.is_established):
+            # a requestor waiting for a response is governed by the DIMSE timeout (-td)
+            self._arm_idle()
+            return
+        what = "in the middle of a message" if stalled else "on an idle association"
+        self._error = NetworkError(
+            f"Nothing received from the peer for {idle_for:.0f} s {what} (-ts); association aborted."
+        )
+        log.warning(
+            "Network timeout: no data from the peer for %.0f s %s, aborting", idle_for, what
+        )
+        self.abort(source=AbortSource.SERVICE_PROVIDER)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._artim, self._idle):
+            if timer is not None:
+                timer.cancel()
+        self._artim = self._idle = None
+
+    # -- conveniences --------------------------------------------------------------------------
+
+    def context_for(
+        self, abstract_syntax: str, transfer_syntax: str | None = None
+    ) -> AgreedContext:
+        """An accepted context for this SOP class (and transfer syntax), or a clear error."""
+        for context in self.contexts.values():
+            if context.abstract_syntax == abstract_syntax and (
+                transfer_syntax is None or context.transfer_syntax == transfer_syntax
+            ):
+                return context
+        from ..uids import uid_description
+
+        wanted = uid_description(abstract_syntax)
+        raise PacsboxError(
+            f"The peer accepted no presentation context for {wanted}"
+            + (f" in {transfer_syntax}" if transfer_syntax else "")
+            + ". Run with -d to see what was proposed and what the peer answered."
+        )
+
+    async def __aenter__(self) -> Association:
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            await self.release()
+        else:
+            self.abort()

@@ -1,0 +1,178 @@
+"""The listener: accepts TCP connections, negotiates associations, runs one Association each.
+
+Acceptance follows PS3.8 9.3.4's reasons in order: application context, called AE title,
+calling AE title (an ``accept`` hook can refuse with any reason), then the MaxAssociations
+limit (A-ASSOCIATE-RJ transient, local limit exceeded). A protocol error on one association
+aborts that association only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..log import log
+from ..uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from ..ul.negotiation import AcceptorPolicy, negotiate
+from ..ul.pdu import (
+    APPLICATION_CONTEXT_NAME,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    RejectResult,
+    RejectSource,
+    UserInformation,
+)
+from .association import Association, RequestHandler, Timeouts
+
+# PS3.8 9.3.4 reasons, by (source, reason)
+RJ_NO_REASON = AAssociateRJ(RejectResult.REJECTED_PERMANENT, RejectSource.SERVICE_USER, 1)
+RJ_APPLICATION_CONTEXT = AAssociateRJ(RejectResult.REJECTED_PERMANENT, RejectSource.SERVICE_USER, 2)
+RJ_CALLING_AE = AAssociateRJ(RejectResult.REJECTED_PERMANENT, RejectSource.SERVICE_USER, 3)
+RJ_CALLED_AE = AAssociateRJ(RejectResult.REJECTED_PERMANENT, RejectSource.SERVICE_USER, 7)
+RJ_LOCAL_LIMIT = AAssociateRJ(
+    RejectResult.REJECTED_TRANSIENT, RejectSource.SERVICE_PROVIDER_PRESENTATION, 2
+)
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """What a server answers to.
+
+    ae_title: our AE title. require_called_ae: refuse an RQ whose called AE is not ours
+    (DCMTK's storescp accepts any unless told otherwise; so do we by default).
+    calling_ae_titles: accepted calling AE titles (None: any).
+    """
+
+    ae_title: str = "PACSBOX"
+    policy: AcceptorPolicy = field(default_factory=AcceptorPolicy)
+    handlers: dict[type, RequestHandler] = field(default_factory=dict)
+    max_associations: int = 32
+    max_pdu_length: int = 16384
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    require_called_ae: bool = False
+    calling_ae_titles: frozenset[str] | None = None
+    # extra check: return an RJ to refuse (e.g. dcmqrscp's AETable rules), None to go on
+    accept: Callable[[AAssociateRQ, tuple[str, int] | None], AAssociateRJ | None] | None = None
+
+
+class Server:
+    """``await Server(config).start(host, port)``; ``await server.close()`` stops it."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.associations: set[Association] = set()
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the server is not started"
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self, host: str = "0.0.0.0", port: int = 11112) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._new_association, host, port, reuse_address=True, backlog=256
+        )
+        for sock in self._server.sockets:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None, "call start() first"
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Stop listening and abort the associations still open."""
+        if self._server is not None:
+            self._server.close()
+        for assoc in list(self.associations):
+            assoc.abort()
+        if self.associations:
+            await asyncio.wait(
+                [asyncio.ensure_future(a.wait_closed()) for a in self.associations], timeout=5
+            )
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- per connection -------------------------------------------------------------------------
+
+    def _new_association(self) -> Association:
+        cfg = self.config
+        assoc = Association(
+            requestor=False,
+            max_pdu_length=cfg.max_pdu_length,
+            timeouts=cfg.timeouts,
+            handlers=cfg.handlers,
+            decide=self._decide,
+        )
+        self.associations.add(assoc)
+        assoc.closed.add_done_callback(lambda _: self.associations.discard(assoc))
+        return assoc
+
+    def _decide(self, rq: AAssociateRQ, assoc: Association) -> AAssociateAC | AAssociateRJ:
+        cfg = self.config
+        peer = assoc.peer
+        host = peer[0] if peer else "?"
+        log.info(
+            'Association Received %s: "%s -> %s"', host, rq.calling_ae_title, rq.called_ae_title
+        )
+        rj = self._refusal(rq, peer)
+        if rj is not None:
+            return rj
+        contexts, roles = negotiate(rq, cfg.policy)
+        ui = UserInformation(
+            max_length=cfg.max_pdu_length,
+            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+            role_selections=roles,
+            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+            # PS3.7 D.3.3.3: we perform one operation at a time; say so if asked
+            async_ops_window=(1, 1) if rq.user_information.async_ops_window else None,
+        )
+        return AAssociateAC(
+            called_ae_title=rq.called_ae_title,
+            calling_ae_title=rq.calling_ae_title,
+            presentation_contexts=contexts,
+            user_information=ui,
+        )
+
+    def _refusal(self, rq: AAssociateRQ, peer: tuple[str, int] | None) -> AAssociateRJ | None:
+        cfg = self.config
+        if rq.application_context_name != APPLICATION_CONTEXT_NAME:
+            log.warning(
+                "Refusing association: unknown application context %s", rq.application_context_name
+            )
+            return RJ_APPLICATION_CONTEXT
+        if cfg.require_called_ae and rq.called_ae_title != cfg.ae_title:
+            log.warning(
+                "Refusing association: called AE title '%s' is not ours ('%s')",
+                rq.called_ae_title,
+                cfg.ae_title,
+            )
+            return RJ_CALLED_AE
+        if cfg.calling_ae_titles is not None and rq.calling_ae_title not in cfg.calling_ae_titles:
+            log.warning(
+                "Refusing association: calling AE title '%s' is not configured (known: %s)",
+                rq.calling_ae_title,
+                ", ".join(sorted(cfg.calling_ae_titles)) or "none",
+            )
+            return RJ_CALLING_AE
+        if cfg.accept is not None and (rj := cfg.accept(rq, peer)) is not None:
+            return rj
+        # the association being negotiated is already in the set
+        if len(self.associations) > cfg.max_associations:
+            log.warning(
+                "Refusing association from '%s': %d associations open, the limit is %d",
+                rq.calling_ae_title,
+                len(self.associations) - 1,
+                cfg.max_associations,
+            )
+            return RJ_LOCAL_LIMIT
+        return None

@@ -1,0 +1,42 @@
+"""Verification service class (PS3.4 Annex A): C-ECHO in both roles."""
+
+from __future__ import annotations
+
+from pydicom.uid import ImplicitVRLittleEndian
+
+from ..dimse import CEchoRQ, CEchoRSP
+from ..dimse.status import describe
+from ..log import log
+from ..net.association import Association, RequestHandler
+from ..ul.negotiation import AgreedContext
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+# echoscu proposes only Implicit VR Little Endian, the DICOM default (PS3.5 10.1)
+ECHO_PROPOSAL = (VERIFICATION, (str(ImplicitVRLittleEndian),))
+
+
+class VerificationSCP(RequestHandler):
+    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+        log.info("Received Echo Request (MsgID %d)", request.message_id)
+        await assoc.send(
+            context.context_id,
+            CEchoRSP(
+                message_id_being_responded_to=request.message_id,
+                status=0x0000,
+                affected_sop_class_uid=VERIFICATION,
+            ),
+        )
+        log.info("Sending Echo Response (Success)")
+
+
+async def echo(assoc: Association) -> int:
+    """One C-ECHO; returns the response status (0x0000 is success)."""
+    context = assoc.context_for(VERIFICATION)
+    message_id = assoc.next_message_id()
+    log.info("Sending Echo Request (MsgID %d)", message_id)
+    response, _ = await assoc.request_one(context.context_id, CEchoRQ(message_id=message_id))
+    status = response.status  # type: ignore[attr-defined]
+    info = describe(status, "verification")
+    log.info("Received Echo Response (%s)", info.category.name.title() if status else "Success")
+    return status
