@@ -608,3 +608,19 @@ def test_random_bytes_on_an_established_association_never_raise(side, chunks):
     _feed(conn, chunks)
     conn.transport_closed()
     assert conn.state is State.STA1
+
+
+def test_acceptor_pauses_after_the_rq_until_the_user_decides():
+    """An RQ and a P-DATA in one chunk: the P-DATA is processed only after accept()."""
+    req = Connection(requestor=True)
+    acc = Connection(requestor=False)
+    req.request(make_rq())
+    req.transport_connected()
+    acc.transport_connected()
+    rq_bytes = b"".join(bytes(b) for b in req.data_to_send())
+    pdata = encode_pdu(PDataTF([PDV(1, True, True, b"\x00")]))
+    (ind,) = acc.receive_data(rq_bytes + pdata)
+    assert isinstance(ind, AssociateIndication) and acc.state is State.STA3
+    acc.accept(make_ac(ind.rq))
+    (data,) = acc.receive_data(b"")
+    assert isinstance(data, DataIndication) and acc.state is State.STA6

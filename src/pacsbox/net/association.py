@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -55,7 +56,7 @@ from ..ul.diagnosis import (
 )
 from ..ul.dump import dump_associate_ac, dump_associate_rq, dump_pdu_hex
 from ..ul.negotiation import AgreedContext, agreed_contexts, max_send_pdv
-from ..ul.pdu import AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AbortSource, encode_pdu
+from ..ul.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ, AbortSource, encode_pdu
 
 DEBUG = logging.DEBUG
 
@@ -193,8 +194,9 @@ class Association(asyncio.Protocol):
                 "Check host and port, and that no firewall drops the connection."
             ) from None
         except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise NetworkError(
-                f"Could not connect to {host}:{port}: {exc.strerror or exc}. "
+                f"Could not connect to {host}:{port}: {reason}. "
                 "Is the DICOM peer running and listening on that port? Check host and port."
             ) from None
         try:
@@ -232,6 +234,9 @@ class Association(asyncio.Protocol):
             return
         for event in events:
             self._on_event(event)
+            if isinstance(event, AssociateIndication):  # decided: go on with what followed
+                for later in self._conn.receive_data(b""):
+                    self._on_event(later)
         self._after_state_change()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -560,11 +565,10 @@ class Association(asyncio.Protocol):
         """A-ABORT: end the association at once (no response is awaited)."""
         if self._transport is None or self.closed.done():
             return
-        try:
+        # whatever the connection queued before (an AC, its own A-ABORT) goes out first
+        with contextlib.suppress(LocalProtocolError):  # not allowed: already aborting/closed
             self._conn.abort(source=source, reason=reason)
-            self._transport.writelines(self._conn.data_to_send())
-        except LocalProtocolError:
-            self._transport.write(encode_pdu(AAbort(source, reason)))
+        self._transport.writelines(self._conn.data_to_send())
         self._transport.close()
 
     async def wait_closed(self) -> None:

@@ -375,12 +375,17 @@ class Connection:
     # -- peer input (never raises) ------------------------------------------------------------
 
     def receive_data(self, data: Buffer) -> list[ConnectionEvent]:
-        """Feed bytes received from the peer; return the events they complete, in order."""
+        """Feed bytes received from the peer; return the events they complete, in order.
+
+        Processing pauses after an ``AssociateIndication``: call ``accept`` or ``reject``,
+        then ``receive_data(b"")`` to go on with whatever the peer sent after its RQ.
+        """
         events: list[ConnectionEvent] = []
-        if self._input_closed or not data:
+        if self._input_closed:
             return events
         reader = self._reader
-        reader.feed(data)
+        if data:
+            reader.feed(data)
         while True:
             try:
                 item = reader.next_raw()
@@ -396,6 +401,10 @@ class Connection:
                 self._invalid_pdu(AbortReason.INVALID_PDU_PARAMETER_VALUE, str(exc), events)
                 break
             self._run(event, pdu, events)
+            if self._fsm.state is State.STA3:
+                # the user must accept or reject before later PDUs mean anything; they stay
+                # buffered until the next receive_data call (b"" will do)
+                break
             if self._fsm.state is State.STA1:  # the transport is being closed: drop the rest
                 self._input_closed = True
                 break

@@ -1,0 +1,71 @@
+"""The context of one benchmark run: a temp directory and the servers scenarios share.
+
+Servers are *fixtures*: started the first time a scenario asks for them, kept for the whole
+run (so every repeat of every scenario talks to the same server process), and stopped when
+the run ends, whatever happened. Register one with::
+
+    @fixture("dcmtk-storescp")
+    def storescp(ctx: Context) -> ServerProcess: ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FIXTURES: dict[str, Callable[[Context], Any]] = {}
+
+
+def fixture(name: str) -> Callable[[Callable[[Context], Any]], Callable[[Context], Any]]:
+    """Register a shared server (or any resource with a ``stop()``) under ``name``."""
+
+    def register(fn: Callable[[Context], Any]) -> Callable[[Context], Any]:
+        if name in FIXTURES:
+            raise ValueError(f"fixture {name!r} is registered twice")
+        FIXTURES[name] = fn
+        return fn
+
+    return register
+
+
+class Context:
+    """Use as a context manager; everything started inside is stopped on exit."""
+
+    def __init__(self, *, quick: bool = False, keep_tmp: bool = False) -> None:
+        self.quick = quick
+        self._keep_tmp = keep_tmp
+        self._stack = contextlib.ExitStack()
+        self._fixtures: dict[str, Any] = {}
+        self.tmp: Path = Path()
+
+    def __enter__(self) -> Context:
+        if self._keep_tmp:
+            self.tmp = Path(tempfile.mkdtemp(prefix="pacsbox-bench-"))
+        else:
+            self.tmp = Path(
+                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="pacsbox-bench-"))
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()  # stops the fixtures (last started first), then removes tmp
+
+    def fixture(self, name: str) -> Any:
+        """The shared resource ``name``, started on first use."""
+        if name not in self._fixtures:
+            resource = FIXTURES[name](self)
+            self._fixtures[name] = resource
+            self._stack.callback(resource.stop)
+        resource = self._fixtures[name]
+        check = getattr(resource, "check_alive", None)
+        if check is not None:
+            check()  # a server that died would make every later figure meaningless
+        return resource
+
+    def workdir(self, name: str) -> Path:
+        path = self.tmp / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
