@@ -65,6 +65,11 @@ class Context:
             check()  # a server that died would make every later figure meaningless
         return resource
 
+    def logs(self) -> str:
+        """What the shared servers logged so far (to explain a failed run)."""
+        parts = [r.log() for r in self._fixtures.values() if hasattr(r, "log")]
+        return "\n".join(p for p in parts if p)
+
     def workdir(self, name: str) -> Path:
         path = self.tmp / name
         path.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,8 @@ def run(
                 active.remove(s)
                 if progress:
                     progress(phase, s, rnd + 1, rounds, None, result.message)
-                    progress("traceback", s, rnd + 1, rounds, None, traceback.format_exc())
+                    detail = traceback.format_exc() + ctx.logs()
+                    progress("traceback", s, rnd + 1, rounds, None, detail)
                 continue
             m = value if isinstance(value, Measurement) else Measurement(float(value))
             if rnd >= warmup:

@@ -88,9 +88,9 @@ def add_network_options(parser: argparse.ArgumentParser, *, aet: str, scu: bool 
 
 def report_failure(exc: BaseException) -> None:
     """Print a failure as DCMTK does (F: lines), followed by what to change."""
-    from ..ul.diagnosis import AssociationRejectedError
+    from ..ul.diagnosis import AssociationRejectedError, NoAcceptedContextError
 
-    if isinstance(exc, AssociationRejectedError):
+    if isinstance(exc, AssociationRejectedError | NoAcceptedContextError):
         lines = exc.diagnosis.lines
         for line in lines:
             pblog.log.critical(line)

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -51,7 +50,9 @@ from ..ul.connection import (
 from ..ul.diagnosis import (
     AssociationAbortedError,
     AssociationRejectedError,
+    NoAcceptedContextError,
     describe_abort,
+    describe_refused_contexts,
     describe_rejection,
 )
 from ..ul.dump import dump_associate_ac, dump_associate_rq, dump_pdu_hex
@@ -143,8 +144,7 @@ class Association(asyncio.Protocol):
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self._release_done: asyncio.Future[None] | None = None
         self._responses: dict[int, asyncio.Queue] = {}
-        self._requests: deque[tuple[AgreedContext, DIMSEMessage, object]] = deque()
-        self._request_ready = asyncio.Event()
+        self._requests: asyncio.Queue = asyncio.Queue()  # (context, request, dataset) | _END
         self._operations: dict[int, Operation] = {}
         self._worker: asyncio.Task | None = None
         self._writable = asyncio.Event()
@@ -207,6 +207,9 @@ class Association(asyncio.Protocol):
                 f"{host}:{port} accepted the TCP connection but did not answer the association "
                 f"request within {timeouts.acse} s (-ta). Is it a DICOM application?"
             ) from None
+        if not assoc.contexts and rq.presentation_contexts:
+            await assoc.release()
+            raise NoAcceptedContextError(rq, assoc.ac)  # type: ignore[arg-type]
         return assoc
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -401,22 +404,17 @@ class Association(asyncio.Protocol):
             )
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        self._requests.append((context, message, dataset))
-        self._request_ready.set()
+        self._requests.put_nowait((context, message, dataset))
 
     # -- serving requests ------------------------------------------------------------------
 
     async def _serve_requests(self) -> None:
         """Serve received requests in order, one at a time (no asynchronous operations)."""
-        while not self.closed.done():
-            if not self._requests:
-                self._request_ready.clear()
-                closed = self.closed
-                waiter = self.loop.create_task(self._request_ready.wait())
-                await asyncio.wait((waiter, closed), return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                continue
-            context, request, dataset = self._requests.popleft()
+        while True:
+            item = await self._requests.get()
+            if item is _END:
+                return
+            context, request, dataset = item
             handler = self.handlers.get(type(request))
             message_id = request.message_id  # type: ignore[attr-defined]
             if handler is None:
@@ -513,33 +511,34 @@ class Association(asyncio.Protocol):
     async def request_one(
         self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
     ) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
-        """Send a request and return its single final response."""
-        final = None
-        async for final in self.request(context_id, message, dataset):  # noqa: B007
-            pass
-        assert final is not None
-        return final
+        """Send a request and return its final response (pending ones are skipped)."""
+        message_id = message.message_id  # type: ignore[attr-defined]
+        queue: asyncio.Queue = asyncio.Queue()
+        self._responses[message_id] = queue
+        try:
+            await self.send(context_id, message, dataset)
+            while True:
+                response = await self._next_response(queue)
+                if category_of(response[0].status) is not StatusCategory.PENDING:
+                    return response
+        finally:
+            self._responses.pop(message_id, None)
 
     async def _next_response(self, queue: asyncio.Queue):
         if queue.empty():
-            getter = self.loop.create_task(queue.get())
-            done, _ = await asyncio.wait(
-                (getter, self.closed),
-                timeout=self.timeouts.dimse,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if getter not in done:
-                getter.cancel()
-                if not self.closed.done():
-                    self.abort()
-                    raise DIMSETimeoutError(
-                        f"No DIMSE response within {self.timeouts.dimse} s (-td); association aborted."
-                    )
-                raise self._error or NetworkError(
-                    "The association ended before the response arrived."
-                )
-            return getter.result()
-        return queue.get_nowait()
+            try:
+                async with asyncio.timeout(self.timeouts.dimse):
+                    item = await queue.get()
+            except TimeoutError:
+                self.abort()
+                raise DIMSETimeoutError(
+                    f"No DIMSE response within {self.timeouts.dimse} s (-td); association aborted."
+                ) from None
+        else:
+            item = queue.get_nowait()
+        if item[0] is _END:
+            raise self._error or NetworkError("The association ended before the response arrived.")
+        return item
 
     # -- ending --------------------------------------------------------------------------------
 
@@ -585,6 +584,7 @@ class Association(asyncio.Protocol):
             self.closed.set_result(None)
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
+        self._requests.put_nowait(_END)
 
     # -- timers and output ---------------------------------------------------------------------
 
@@ -624,7 +624,7 @@ class Association(asyncio.Protocol):
         if self.closed.done():
             return
         stalled = not self._assembler.idle  # a message began and its rest never came
-        idle_acceptor = not self.requestor and not self._operations and not self._requests
+        idle_acceptor = not self.requestor and not self._operations and self._requests.empty()
         if not (stalled or idle_acceptor or not self._conn.is_established):
             # a requestor waiting for a response is governed by the DIMSE timeout (-td)
             self._arm_idle()
@@ -657,11 +657,16 @@ class Association(asyncio.Protocol):
                 return context
         from ..uids import uid_description
 
-        wanted = uid_description(abstract_syntax)
+        wanted = uid_description(abstract_syntax) + (
+            f" in {uid_description(transfer_syntax)}" if transfer_syntax else ""
+        )
+        detail = ""
+        if self.rq is not None and self.ac is not None:
+            diagnosis = describe_refused_contexts(self.rq, self.ac)
+            detail = "\n" + "\n".join(diagnosis.lines[1:]) + "\n" + diagnosis.hint
         raise PacsboxError(
-            f"The peer accepted no presentation context for {wanted}"
-            + (f" in {transfer_syntax}" if transfer_syntax else "")
-            + ". Run with -d to see what was proposed and what the peer answered."
+            f"The peer accepted no presentation context for {wanted}.{detail}\n"
+            "Run with -d to see what was proposed and what the peer answered."
         )
 
     async def __aenter__(self) -> Association:

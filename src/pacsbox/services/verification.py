@@ -37,6 +37,8 @@ async def echo(assoc: Association) -> int:
     log.info("Sending Echo Request (MsgID %d)", message_id)
     response, _ = await assoc.request_one(context.context_id, CEchoRQ(message_id=message_id))
     status = response.status  # type: ignore[attr-defined]
-    info = describe(status, "verification")
-    log.info("Received Echo Response (%s)", info.category.name.title() if status else "Success")
+    if status:
+        log.warning("Received Echo Response (%s)", describe(status, "verification"))
+    else:
+        log.info("Received Echo Response (Success)")
     return status

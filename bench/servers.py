@@ -1,0 +1,54 @@
+"""The shared servers (fixtures) scenarios talk to; each listens on 127.0.0.1 where it can.
+
+DCMTK 3.6.7's storescp has no bind-address option and listens on all interfaces; the
+benchmarks only ever connect to it over loopback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .context import Context, fixture
+from .peers import HOST, ServerProcess, dcmtk_env, dcmtk_tool, pacsbox_cli, start_server
+from .registry import Skip
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@fixture("dcmtk-storescp")
+def dcmtk_storescp(ctx: Context) -> ServerProcess:
+    """DCMTK storescp with default options, TCP_NODELAY=1, in its own temp directory."""
+    tool = dcmtk_tool("storescp")
+    return start_server(
+        "storescp",
+        lambda port: [tool, str(port)],
+        workdir=ctx.workdir("storescp"),
+        env=dcmtk_env(),
+    )
+
+
+@fixture("pacsbox-serve")
+def pacsbox_serve(ctx: Context) -> ServerProcess:
+    """`pacsbox serve -q` on 127.0.0.1, as a user starts it (own process, own event loop)."""
+    cli = pacsbox_cli()
+    return start_server(
+        "pacsbox-serve",
+        lambda port: [*cli, "serve", "--host", HOST, "--port", str(port), "-q"],
+        workdir=ctx.workdir("pacsbox-serve"),
+    )
+
+
+@fixture("pynetdicom-scp")
+def pynetdicom_scp(ctx: Context) -> ServerProcess:
+    """A pynetdicom Verification SCP in a subprocess (a reference peer, optional)."""
+    try:
+        import pynetdicom  # noqa: F401
+    except ImportError:
+        raise Skip("pynetdicom is not installed (pip install -e '.[test]')") from None
+    script = SCRIPTS / "pynetdicom_scp.py"
+    return start_server(
+        "pynetdicom-scp",
+        lambda port: [sys.executable, str(script), "--host", HOST, "--port", str(port)],
+        workdir=ctx.workdir("pynetdicom-scp"),
+    )
