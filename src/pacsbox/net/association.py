@@ -230,16 +230,16 @@ class Association(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_input = self.loop.time()
         try:
-            events = self._conn.receive_data(data)
-        except LocalProtocolError as exc:  # a bug on our side; abort rather than hang
-            log.error("internal error while receiving: %s", exc)
-            self.abort()
+            for event in self._conn.receive_data(data):
+                self._on_event(event)
+                if isinstance(event, AssociateIndication):  # decided: go on with what followed
+                    for later in self._conn.receive_data(b""):
+                        self._on_event(later)
+        except Exception as exc:  # a bug on our side: this association ends, the server lives
+            log.exception("Internal error while receiving; aborting the association")
+            self._error = NetworkError(f"Internal error in pacsbox: {exc!r}")
+            self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        for event in events:
-            self._on_event(event)
-            if isinstance(event, AssociateIndication):  # decided: go on with what followed
-                for later in self._conn.receive_data(b""):
-                    self._on_event(later)
         self._after_state_change()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -294,6 +294,13 @@ class Association(asyncio.Protocol):
 
     def _on_associate_rq(self, rq: AAssociateRQ) -> None:
         self.rq = rq
+        if log.isEnabledFor(DEBUG):
+            log.debug(
+                "Association Received:\n"
+                + "\n".join(
+                    dump_associate_rq(rq, ours=False, local_max_pdu=self._conn.max_pdu_length)
+                )
+            )
         answer = self._decide(rq, self) if self._decide else AAssociateRJ(1, 1, 1)
         if isinstance(answer, AAssociateRJ):
             self._conn.reject(answer)
