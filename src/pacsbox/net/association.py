@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..dimse import (
@@ -495,41 +495,39 @@ class Association(asyncio.Protocol):
         if self.closed.done():
             raise self._error or NetworkError("The connection closed while sending.")
 
-    async def request(
-        self,
-        context_id: int,
-        message: DIMSEMessage,
-        dataset: DatasetSource | None = None,
-    ) -> AsyncIterator[tuple[DIMSEMessage, bytearray | DatasetSink | None]]:
-        """Send a request; yield its responses until the final (non-pending) one."""
+    @contextlib.contextmanager
+    def _awaiting(self, message: DIMSEMessage) -> Iterator[asyncio.Queue]:
+        """A queue that receives the responses to ``message`` while the block runs."""
         message_id = message.message_id  # type: ignore[attr-defined]
         queue: asyncio.Queue = asyncio.Queue()
         self._responses[message_id] = queue
         try:
+            yield queue
+        finally:
+            self._responses.pop(message_id, None)
+
+    async def request(
+        self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
+    ) -> AsyncIterator[tuple[DIMSEMessage, bytearray | DatasetSink | None]]:
+        """Send a request; yield its responses until the final (non-pending) one."""
+        with self._awaiting(message) as queue:
             await self.send(context_id, message, dataset)
             while True:
                 response = await self._next_response(queue)
                 yield response
                 if category_of(response[0].status) is not StatusCategory.PENDING:  # type: ignore[attr-defined]
                     return
-        finally:
-            self._responses.pop(message_id, None)
 
     async def request_one(
         self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
     ) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
         """Send a request and return its final response (pending ones are skipped)."""
-        message_id = message.message_id  # type: ignore[attr-defined]
-        queue: asyncio.Queue = asyncio.Queue()
-        self._responses[message_id] = queue
-        try:
+        with self._awaiting(message) as queue:
             await self.send(context_id, message, dataset)
             while True:
                 response = await self._next_response(queue)
-                if category_of(response[0].status) is not StatusCategory.PENDING:
+                if category_of(response[0].status) is not StatusCategory.PENDING:  # type: ignore[attr-defined]
                     return response
-        finally:
-            self._responses.pop(message_id, None)
 
     async def _next_response(self, queue: asyncio.Queue):
         if queue.empty():

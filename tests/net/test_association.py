@@ -1,0 +1,153 @@
+"""Association mechanics over real sockets: pending responses, C-CANCEL, data set sinks,
+unsupported services, release."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from pacsbox.dimse import CCancelRQ, CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
+from pacsbox.net.association import Association, RequestHandler
+from pacsbox.net.requestor import build_rq
+from pacsbox.net.server import Server, ServerConfig
+from pacsbox.ul.negotiation import AcceptorPolicy
+
+FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+EXPLICIT = "1.2.840.10008.1.2.1"
+
+
+class CountingFind(RequestHandler):
+    """Sends pending responses until cancelled (or 1000 of them), then the final status."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        operation = assoc.operation(request.message_id)
+        status = 0x0000
+        for index in range(self.pending):
+            if operation.cancelled.is_set():
+                status = 0xFE00
+                break
+            await assoc.send(
+                context.context_id,
+                CFindRSP(
+                    message_id_being_responded_to=request.message_id,
+                    status=0xFF00,
+                    affected_sop_class_uid=FIND,
+                    has_dataset=True,
+                ),
+                bytes(dataset) + index.to_bytes(2, "little"),
+            )
+            await asyncio.sleep(0)  # let the C-CANCEL in
+        await assoc.send(
+            context.context_id,
+            CFindRSP(
+                message_id_being_responded_to=request.message_id,
+                status=status,
+                affected_sop_class_uid=FIND,
+            ),
+        )
+
+
+class FileSinkStore(RequestHandler):
+    """Streams each data set into a BytesIO (the storage SCP will use a temp file)."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    def open_sink(self, assoc, context, request):
+        return io.BytesIO()
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        assert isinstance(dataset, io.BytesIO)
+        self.received.append(dataset.getvalue())
+        await assoc.send(
+            context.context_id,
+            CStoreRSP(
+                message_id_being_responded_to=request.message_id,
+                status=0,
+                affected_sop_class_uid=request.affected_sop_class_uid,
+                affected_sop_instance_uid=request.affected_sop_instance_uid,
+            ),
+        )
+
+
+async def serve(handlers, **kw) -> Server:
+    policy = AcceptorPolicy(frozenset({FIND, CT}))
+    server = Server(ServerConfig(policy=policy, handlers=handlers, **kw))
+    await server.start("127.0.0.1", 0)
+    return server
+
+
+async def connect(port: int, **kw) -> Association:
+    rq = build_rq(
+        calling_ae="SCU",
+        called_ae="SCP",
+        proposals=[(FIND, [EXPLICIT]), (CT, [EXPLICIT])],
+        **kw,
+    )
+    return await Association.connect("127.0.0.1", port, rq)
+
+
+async def test_pending_responses_then_final():
+    server = await serve({CFindRQ: CountingFind(5)})
+    async with server, await connect(server.port) as assoc:
+        ctx = assoc.context_for(FIND)
+        rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        statuses, payloads = [], []
+        async for rsp, data in assoc.request(ctx.context_id, rq, b"Q"):
+            statuses.append(rsp.status)
+            payloads.append(bytes(data) if data is not None else None)
+    assert statuses == [0xFF00] * 5 + [0x0000]
+    assert payloads[:2] == [b"Q\x00\x00", b"Q\x01\x00"] and payloads[-1] is None
+
+
+async def test_c_cancel_stops_the_operation():
+    server = await serve({CFindRQ: CountingFind(1000)})
+    async with server, await connect(server.port) as assoc:
+        ctx = assoc.context_for(FIND)
+        rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        statuses = []
+        async for rsp, _ in assoc.request(ctx.context_id, rq, b"Q"):
+            statuses.append(rsp.status)
+            if len(statuses) == 3:
+                await assoc.send(
+                    ctx.context_id, CCancelRQ(message_id_being_responded_to=rq.message_id)
+                )
+    assert statuses[-1] == 0xFE00
+    assert len(statuses) < 1000
+
+
+async def test_dataset_streams_to_the_handlers_sink_across_many_pdus():
+    store = FileSinkStore()
+    server = await serve({CStoreRQ: store}, max_pdu_length=4096)
+    payload = bytes(range(256)) * 1000  # 256 KB: 63 PDUs of 4 KB
+    async with server, await connect(server.port) as assoc:
+        ctx = assoc.context_for(CT)
+        rq = CStoreRQ(
+            message_id=assoc.next_message_id(),
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2.3.4",
+        )
+        rsp, _ = await assoc.request_one(ctx.context_id, rq, payload)
+    assert rsp.status == 0
+    assert store.received == [payload]
+
+
+async def test_unsupported_service_gets_unrecognized_operation_and_association_goes_on():
+    server = await serve({CStoreRQ: FileSinkStore()})
+    async with server, await connect(server.port) as assoc:
+        ctx = assoc.context_for(FIND)
+        rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        rsp, _ = await assoc.request_one(ctx.context_id, rq, b"Q")
+        assert rsp.status == 0x0211
+        ct = assoc.context_for(CT)
+        store = CStoreRQ(
+            message_id=assoc.next_message_id(),
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2",
+        )
+        rsp, _ = await assoc.request_one(ct.context_id, store, b"x")
+        assert rsp.status == 0
