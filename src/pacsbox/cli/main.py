@@ -8,6 +8,9 @@ import sys
 # tool name -> module in pacsbox.cli that has main(argv) -> int
 TOOLS = {
     "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
+    "storescu": ("storescu", "DICOM storage (C-STORE) SCU"),
+    "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
+    "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
     "serve": ("serve", "run the pacsbox archive (Verification SCP, more as it grows)"),
 }
 

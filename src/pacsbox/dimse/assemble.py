@@ -100,6 +100,11 @@ class MessageAssembler:
         """True between messages (nothing half received)."""
         return self._state == _IDLE and not self._pdvs
 
+    @property
+    def active_sink(self) -> DatasetSink | None:
+        """The sink of a data set being received (to discard it if the association dies)."""
+        return self._sink
+
     def feed(self, pdvs: PDataTF | Iterable[PDV]) -> None:
         """Queue the PDVs of a received P-DATA-TF; ``next_event`` processes them."""
         self._pdvs.extend(pdvs.pdvs if isinstance(pdvs, PDataTF) else pdvs)

@@ -150,6 +150,7 @@ class Association(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._message_id = 0
+        self._send_limit = 0
         self._artim: asyncio.TimerHandle | None = None
         self._artim_starts = 0
         self._idle: asyncio.TimerHandle | None = None
@@ -167,8 +168,12 @@ class Association(asyncio.Protocol):
         *,
         timeouts: Timeouts | None = None,
         handlers: dict[type, RequestHandler] | None = None,
+        require_context: bool = True,
     ) -> Association:
         """Open TCP to host:port, send ``rq`` and wait for the peer's answer.
+
+        With ``require_context`` (the default) an association on which the peer accepted no
+        presentation context is released and reported as NoAcceptedContextError.
 
         Raises AssociationRejectedError, AssociationAbortedError or NetworkError, each with a
         message that says what to change.
@@ -207,7 +212,7 @@ class Association(asyncio.Protocol):
                 f"{host}:{port} accepted the TCP connection but did not answer the association "
                 f"request within {timeouts.acse} s (-ta). Is it a DICOM application?"
             ) from None
-        if not assoc.contexts and rq.presentation_contexts:
+        if require_context and not assoc.contexts and rq.presentation_contexts:
             await assoc.release()
             raise NoAcceptedContextError(rq, assoc.ac)  # type: ignore[arg-type]
         return assoc
@@ -467,9 +472,21 @@ class Association(asyncio.Protocol):
     def peer_max_pdu_length(self) -> int:
         return self._conn.peer_max_pdu_length
 
+    def limit_send_pdu(self, length: int) -> None:
+        """Send PDUs of at most ``length`` even if the peer takes more (--max-send-pdu)."""
+        self._send_limit = length
+
+    @property
+    def send_pdu_length(self) -> int:
+        """The largest P-DATA-TF we send: the peer's maximum, or our --max-send-pdu limit."""
+        peer = self._conn.peer_max_pdu_length
+        if self._send_limit and (not peer or self._send_limit < peer):
+            return self._send_limit
+        return peer
+
     @property
     def max_send_pdv(self) -> int:
-        return max_send_pdv(self.peer_max_pdu_length)
+        return max_send_pdv(self.send_pdu_length)
 
     def next_message_id(self) -> int:
         self._message_id = self._message_id % 0xFFFF + 1
@@ -482,7 +499,7 @@ class Association(asyncio.Protocol):
         if self.closed.done() or not self._conn.is_established:
             raise self._error or NetworkError("The association is not established any more.")
         conn, transport = self._conn, self._transport
-        for pdu in encode_message(context_id, message, dataset, self.peer_max_pdu_length):
+        for pdu in encode_message(context_id, message, dataset, self.send_pdu_length):
             if not self._writable.is_set():
                 await self._wait_writable()
             conn.send_pdata(pdu)
@@ -589,7 +606,20 @@ class Association(asyncio.Protocol):
             self.closed.set_result(None)
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
+        self._discard_unserved()
         self._requests.put_nowait(_END)
+
+    def _discard_unserved(self) -> None:
+        """Nothing half received or never answered may be kept (no partial files)."""
+        sinks = [self._assembler.active_sink]
+        while not self._requests.empty():
+            item = self._requests.get_nowait()
+            if item is not _END:
+                sinks.append(item[2])
+        for sink in sinks:
+            discard = getattr(sink, "discard", None)
+            if discard is not None:
+                discard()
 
     # -- timers and output ---------------------------------------------------------------------
 

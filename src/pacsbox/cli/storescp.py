@@ -1,0 +1,145 @@
+"""`pacsbox storescp`: DICOM storage (C-STORE) SCP with DCMTK storescp's options.
+
+Data sets stream to disk as they arrive (memory does not grow with their size); several
+associations are served at once (DCMTK's --fork is neither needed nor used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from ..dimse import CEchoRQ, CStoreRQ
+from ..log import log
+from ..net.association import Timeouts
+from ..net.server import Server, ServerConfig
+from ..services.storage_scp import StorageSCP
+from ..services.verification import VERIFICATION, VerificationSCP
+from ..sopclasses import STORAGE_SOP_CLASSES
+from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
+from .common import DcmtkArgumentParser, add_general_options, configure_logging, pdu_size
+from .syntax_options import add_scp_syntax_options, scp_preference
+
+
+def parser() -> DcmtkArgumentParser:
+    p = DcmtkArgumentParser("storescp", "DICOM storage (C-STORE) SCP")
+    p.add_argument("port", type=int, help="tcp/ip port number to listen on")
+    add_general_options(p)
+    g = p.add_argument_group("network options")
+    g.add_argument(
+        "-aet", "--aetitle", default="STORESCP", help="set my AE title (default: STORESCP)"
+    )
+    g.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    g.add_argument(
+        "-pm",
+        "--promiscuous",
+        action="store_true",
+        help="promiscuous mode, accept unknown SOP classes",
+    )
+    add_scp_syntax_options(g)
+    g.add_argument(
+        "-ts",
+        "--socket-timeout",
+        type=int,
+        default=60,
+        help="timeout for network socket (default: 60)",
+    )
+    g.add_argument(
+        "-ta",
+        "--acse-timeout",
+        type=int,
+        default=30,
+        help="timeout for ACSE messages (default: 30)",
+    )
+    g.add_argument(
+        "-td", "--dimse-timeout", type=int, help="timeout for DIMSE messages (default: unlimited)"
+    )
+    g.add_argument(
+        "-pdu",
+        "--max-pdu",
+        type=pdu_size,
+        default=16384,
+        help="set max receive pdu (default: 16384)",
+    )
+    g.add_argument(
+        "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
+    )
+    g.add_argument("--single-process", "--fork", action="store_true", dest="process_model",
+                   help="accepted for compatibility: associations are always served concurrently")  # fmt: skip
+    g = p.add_argument_group("output options")
+    g.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        help='write received objects to existing directory (default: ".")',
+    )
+    g.add_argument("-su", "--sort-on-study-uid", metavar="PREFIX",
+                   help="sort studies into subdirectories PREFIX_<Study Instance UID>")  # fmt: skip
+    g.add_argument(
+        "--ignore", action="store_true", help="ignore store data, receive but do not store"
+    )
+    return p
+
+
+def server_config(args) -> ServerConfig:
+    storage = STORAGE_SOP_CLASSES | {VERIFICATION}
+    policy = AcceptorPolicy(
+        abstract_syntaxes=None if args.promiscuous else frozenset(storage),
+        transfer_syntaxes=scp_preference(args),
+        transfer_syntaxes_for={VERIFICATION: UNCOMPRESSED},
+    )
+    return ServerConfig(
+        ae_title=args.aetitle,
+        policy=policy,
+        handlers={
+            CEchoRQ: VerificationSCP(),
+            CStoreRQ: StorageSCP(
+                args.output_directory, ignore=args.ignore, sort_prefix=args.sort_on_study_uid
+            ),
+        },
+        max_associations=args.max_associations,
+        max_pdu_length=args.max_pdu,
+        timeouts=Timeouts(
+            acse=args.acse_timeout, dimse=args.dimse_timeout, idle=args.socket_timeout or None
+        ),
+    )
+
+
+async def run(args) -> int:
+    if not Path(args.output_directory).is_dir():
+        log.critical(
+            "specified output directory does not exist: %s (create it, or pass another with -od)",
+            args.output_directory,
+        )
+        return 1
+    server = Server(server_config(args))
+    try:
+        await server.start(args.host, args.port)
+    except OSError as exc:
+        log.critical(
+            "cannot listen on port %d: %s (is another server using it?)",
+            args.port,
+            exc.strerror or exc,
+        )
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

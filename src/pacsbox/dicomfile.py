@@ -1,0 +1,144 @@
+"""DICOM files on disk (PS3.10): what a file holds, where its data set starts, and its meta.
+
+The data path never decodes a data set it only moves: ``read_file_info`` reads the file meta
+information (or, for a file without one, only the few attributes it needs) and records the
+offset where the data set starts, so the bytes after it can be sent as they are.
+``file_meta_bytes`` builds the preamble and group 0002 that a received data set is written
+behind.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .errors import PacsboxError
+from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+PREAMBLE = bytes(128) + b"DICM"
+
+
+class NotDicomError(PacsboxError):
+    """A file that is not DICOM, or lacks what is needed to send it; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    dataset_offset: int  # where the data set starts (after preamble and meta, or 0)
+    size: int
+
+    @property
+    def dataset_length(self) -> int:
+        return self.size - self.dataset_offset
+
+
+_ENCODING_TS = {
+    (True, True): str(ImplicitVRLittleEndian),
+    (False, True): str(ExplicitVRLittleEndian),
+    (False, False): str(ExplicitVRBigEndian),
+}
+
+
+def read_file_info(path: str | os.PathLike) -> FileInfo:
+    """SOP class, instance, transfer syntax and data set offset of a DICOM file.
+
+    Raises NotDicomError (with the reason) for anything that cannot be sent as it is.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fp:
+        head = fp.read(132)
+        if len(head) == 132 and head[128:132] == b"DICM":
+            fp.seek(0)
+            read_preamble(fp, force=False)
+            try:
+                meta = _read_file_meta_info(fp)
+            except Exception as exc:  # pydicom raises several kinds for a broken group 2
+                raise NotDicomError(f"{path}: unreadable file meta information: {exc}") from None
+            offset = fp.tell()
+            sop_class = meta.get("MediaStorageSOPClassUID")
+            sop_instance = meta.get("MediaStorageSOPInstanceUID")
+            syntax = meta.get("TransferSyntaxUID")
+            if sop_class and sop_instance and syntax:
+                return FileInfo(path, str(sop_class), str(sop_instance), str(syntax), offset, size)
+            # an incomplete meta: read the data set's own attributes below
+        else:
+            offset = 0
+    return _info_from_dataset(path, offset, size)
+
+
+def _info_from_dataset(path: Path, offset: int, size: int) -> FileInfo:
+    try:
+        ds = dcmread(
+            path,
+            force=True,
+            stop_before_pixels=True,
+            specific_tags=["SOPClassUID", "SOPInstanceUID"],
+        )
+    except (InvalidDicomError, ValueError, EOFError, OSError, KeyError) as exc:
+        raise NotDicomError(f"{path}: not a DICOM file ({exc})") from None
+    sop_class = ds.get("SOPClassUID")
+    sop_instance = ds.get("SOPInstanceUID")
+    if not sop_class or not sop_instance:
+        raise NotDicomError(
+            f"{path}: not a DICOM file, or one without SOP Class UID (0008,0016) and "
+            "SOP Instance UID (0008,0018)"
+        )
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not syntax:
+        implicit, little = ds.original_encoding
+        syntax = _ENCODING_TS.get((bool(implicit), bool(little)), str(ImplicitVRLittleEndian))
+    return FileInfo(path, str(sop_class), str(sop_instance), str(syntax), offset, size)
+
+
+def _element(element: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element of group 0002 (PS3.5 7.1.2)."""
+    if vr == b"OB":
+        return struct.pack("<HH2sxxI", 0x0002, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def _padded(text: str, pad: bytes) -> bytes:
+    raw = text.encode("ascii")
+    return raw + pad if len(raw) % 2 else raw
+
+
+def file_meta_bytes(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    *,
+    source_ae: str = "",
+    sending_ae: str = "",
+    receiving_ae: str = "",
+) -> bytes:
+    """Preamble, 'DICM' and the file meta information group (PS3.10 7.1) for a data set.
+
+    Encoded here rather than through pydicom's writer: it is written before every received
+    instance, and this is a fixed handful of elements (a tenth of the time).
+    """
+    elements = [
+        _element(0x0001, b"OB", b"\x00\x01"),  # File Meta Information Version
+        _element(0x0002, b"UI", _padded(sop_class_uid, b"\0")),
+        _element(0x0003, b"UI", _padded(sop_instance_uid, b"\0")),
+        _element(0x0010, b"UI", _padded(transfer_syntax, b"\0")),
+        _element(0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\0")),
+        _element(0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
+    ]
+    for element, title in ((0x0016, source_ae), (0x0017, sending_ae), (0x0018, receiving_ae)):
+        if title:
+            elements.append(_element(element, b"AE", _padded(title, b" ")))
+    body = b"".join(elements)
+    return PREAMBLE + _element(0x0000, b"UL", struct.pack("<I", len(body))) + body

@@ -1,0 +1,193 @@
+"""Storage service class, SCP role (PS3.4 Annex B): C-STORE data sets streamed to files.
+
+Each data set goes to a temp file as it arrives, behind a file meta header we write first;
+once whole it is checked (header parsed once, up to Pixel Data), renamed atomically into
+place and only then acknowledged. A data set that cannot be parsed gets a failure status and
+the association goes on; a peer that aborts mid-transfer leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+
+from ..dicomfile import file_meta_bytes
+from ..dimse import CStoreRQ, CStoreRSP
+from ..log import log
+from ..net.association import Association, RequestHandler
+from ..sopclasses import modality_prefix
+from ..ul.negotiation import AgreedContext
+
+# PS3.4 B.2.3 / PS3.7 C: the statuses this SCP sends
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC000
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """What a StorageSCP stored; ``path`` is None with --ignore."""
+
+    path: Path | None
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    study_instance_uid: str
+    calling_ae: str
+    size: int
+
+
+class TempFileSink:
+    """A data set's temp file: meta first, fragments as they come; ``commit`` renames it."""
+
+    __slots__ = ("_file", "path", "size")
+
+    def __init__(self, directory: Path, meta: bytes) -> None:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".part")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._file.write(meta)
+        self.size = len(meta)
+
+    def write(self, data: memoryview) -> None:
+        self._file.write(data)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def commit(self, target: Path) -> None:
+        self.close()
+        os.replace(self.path, target)  # atomic: a reader sees no file or the whole one
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class NullSink:
+    """--ignore: receive and count, store nothing."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: memoryview) -> None:
+        self.size += len(data)
+
+    def discard(self) -> None:
+        pass
+
+
+class StorageSCP(RequestHandler):
+    """Receives C-STORE-RQs into ``output_dir`` with DCMTK storescp's file names.
+
+    sort_prefix: DCMTK's --sort-on-study-uid: files go to ``<prefix>_<StudyInstanceUID>/``.
+    on_stored: called with each StoredInstance before the response is sent.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike = ".",
+        *,
+        ignore: bool = False,
+        sort_prefix: str | None = None,
+        on_stored: Callable[[StoredInstance], None] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.ignore = ignore
+        self.sort_prefix = sort_prefix
+        self.on_stored = on_stored
+
+    def open_sink(self, assoc: Association, context: AgreedContext, request: CStoreRQ):
+        if self.ignore:
+            return NullSink()
+        rq = assoc.rq
+        calling, called = (rq.calling_ae_title, rq.called_ae_title) if rq else ("", "")
+        meta = file_meta_bytes(
+            request.affected_sop_class_uid,
+            request.affected_sop_instance_uid,
+            context.transfer_syntax,
+            source_ae=calling,
+            sending_ae=calling,
+            receiving_ae=called,
+        )
+        return TempFileSink(self.output_dir, meta)
+
+    async def handle(
+        self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
+    ) -> None:
+        log.info(
+            "Received Store Request (MsgID %d, %s)",
+            request.message_id,
+            modality_prefix(request.affected_sop_class_uid),
+        )
+        status, comment = self._store(assoc, context, request, dataset)
+        await assoc.send(
+            context.context_id,
+            CStoreRSP(
+                message_id_being_responded_to=request.message_id,
+                status=status,
+                affected_sop_class_uid=request.affected_sop_class_uid,
+                affected_sop_instance_uid=request.affected_sop_instance_uid,
+                error_comment=comment,
+            ),
+        )
+
+    def _store(self, assoc, context, request: CStoreRQ, sink) -> tuple[int, str | None]:
+        if isinstance(sink, bytearray):  # a handler-less path gave us memory: write it out
+            memory, sink = sink, self.open_sink(assoc, context, request)
+            sink.write(memoryview(memory))
+        calling = assoc.rq.calling_ae_title if assoc.rq else ""
+        if isinstance(sink, NullSink):
+            self._stored(StoredInstance(None, request.affected_sop_class_uid,
+                                        request.affected_sop_instance_uid, context.transfer_syntax,
+                                        "", calling, sink.size))  # fmt: skip
+            return SUCCESS, None
+        sink.close()
+        try:
+            header = _read_header(sink.path)
+        except Exception as exc:
+            sink.discard()
+            log.error("Cannot parse the data set of %s: %s", request.affected_sop_instance_uid, exc)
+            return CANNOT_UNDERSTAND, f"data set cannot be parsed: {exc}"[:64]
+        study = str(header.get("StudyInstanceUID", "") or "")
+        directory = self.output_dir
+        if self.sort_prefix is not None:
+            directory = directory / f"{self.sort_prefix}_{study or 'UNKNOWN'}"
+        name = (
+            f"{modality_prefix(request.affected_sop_class_uid)}.{request.affected_sop_instance_uid}"
+        )
+        target = directory / name
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            size = sink.path.stat().st_size
+            sink.commit(target)
+        except OSError as exc:
+            sink.discard()
+            log.error("Cannot store %s: %s", target, exc)
+            return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
+        log.info("storing DICOM file: %s", target)
+        self._stored(StoredInstance(target, request.affected_sop_class_uid,
+                                    request.affected_sop_instance_uid, context.transfer_syntax,
+                                    study, calling, size))  # fmt: skip
+        return SUCCESS, None
+
+    def _stored(self, instance: StoredInstance) -> None:
+        if self.on_stored is not None:
+            self.on_stored(instance)
+
+
+def _read_header(path: Path):
+    """Parse the stored file up to Pixel Data: proves it is a data set, gives the study."""
+    ds = dcmread(path, stop_before_pixels=True)
+    # pydicom parses lazily; touching the elements makes a broken data set fail here
+    for _ in ds.iterall():
+        pass
+    return ds

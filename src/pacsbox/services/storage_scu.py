@@ -1,0 +1,241 @@
+"""Storage service class, SCU role: propose from the files' content, send, transcode if needed.
+
+Negotiation follows DCMTK's dcmsend: one presentation context per (SOP class, transfer
+syntax) found in the files, proposing the file's own syntax plus Explicit and Implicit VR
+Little Endian, split over several associations above 128 contexts. A file whose syntax was
+accepted is sent as its bytes on disk after the meta header, never decoded; otherwise it is
+transcoded to a syntax the peer accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from ..dicomfile import FileInfo, NotDicomError, read_file_info
+from ..dimse import CStoreRQ
+from ..dimse.status import StatusCategory, describe
+from ..errors import PacsboxError
+from ..log import log
+from ..net.association import Association
+from ..sopclasses import modality_prefix
+from ..transcode import TranscodeError, can_transcode, transcode
+from ..uids import transfer_syntax_description, uid_description
+from ..ul.diagnosis import DCMTK_ACCEPT_OPTIONS
+from ..ul.negotiation import MAX_CONTEXTS, AgreedContext
+
+EXPLICIT = str(ExplicitVRLittleEndian)
+IMPLICIT = str(ImplicitVRLittleEndian)
+FALLBACKS = (EXPLICIT, IMPLICIT)
+
+
+@dataclass(slots=True)
+class StoreResult:
+    """One file's fate: ``status`` is the C-STORE-RSP status, None when it was not sent."""
+
+    path: Path
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    transfer_syntax: str = ""
+    sent_as: str = ""
+    status: int | None = None
+    error: str = ""
+
+    @property
+    def category(self) -> str:
+        if self.status is None:
+            return "skipped" if self.error.startswith("not DICOM") else "failed"
+        return describe(self.status, "storage").category.name.lower()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and describe(self.status).category in (
+            StatusCategory.SUCCESS,
+            StatusCategory.WARNING,
+        )
+
+    def as_dict(self) -> dict:
+        info = describe(self.status, "storage") if self.status is not None else None
+        return {
+            "path": str(self.path),
+            "sop_class_uid": self.sop_class_uid,
+            "sop_instance_uid": self.sop_instance_uid,
+            "transfer_syntax": self.transfer_syntax,
+            "sent_as": self.sent_as,
+            "status": f"0x{self.status:04X}" if self.status is not None else None,
+            "result": self.category,
+            "meaning": info.meaning if info else None,
+            "error": self.error or None,
+        }
+
+
+def find_files(paths: Iterable[str | os.PathLike], *, recurse: bool = True) -> Iterator[Path]:
+    """Files named, and the files in directories named (recursively, sorted)."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            walker = sorted(path.rglob("*") if recurse else path.iterdir())
+            yield from (p for p in walker if p.is_file())
+        else:
+            yield path
+
+
+def scan(paths: Iterable[Path]) -> tuple[list[FileInfo], list[StoreResult]]:
+    """Read what each file is; non-DICOM files become 'skipped' results with the reason."""
+    infos: list[FileInfo] = []
+    skipped: list[StoreResult] = []
+    for path in paths:
+        try:
+            infos.append(read_file_info(path))
+        except NotDicomError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            log.warning("Skipping %s: %s", path, reason)
+            skipped.append(StoreResult(path, error=f"not DICOM: {reason}"))
+        except OSError as exc:
+            log.warning("Skipping %s: %s", path, exc.strerror or exc)
+            skipped.append(StoreResult(path, error=f"unreadable: {exc.strerror or exc}"))
+    return infos, skipped
+
+
+def content_proposals(
+    infos: Sequence[FileInfo], extra: Sequence[str] = ()
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The contexts the files need: per (SOP class, syntax) found, a context with only that
+    syntax (so an acceptor cannot pick another and force a conversion), and per SOP class
+    one with the uncompressed fallbacks to convert to when the peer refuses the file's own.
+
+    ``extra`` (DCMTK's -x? choice) adds, per SOP class, a context with exactly those syntaxes.
+    """
+    seen: dict[tuple[str, tuple[str, ...]], None] = {}
+    for info in infos:
+        seen.setdefault((info.sop_class_uid, (info.transfer_syntax,)), None)
+    for sop_class in dict.fromkeys(info.sop_class_uid for info in infos):
+        if extra:
+            seen.setdefault((sop_class, tuple(extra)), None)
+        seen.setdefault((sop_class, FALLBACKS), None)
+    return list(seen)
+
+
+def batches(
+    infos: Sequence[FileInfo], proposals: Sequence[tuple[str, tuple[str, ...]]]
+) -> list[tuple[list[tuple[str, tuple[str, ...]]], list[FileInfo]]]:
+    """Split over associations of at most 128 contexts; each file goes with its SOP class."""
+    by_class: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for proposal in proposals:
+        by_class.setdefault(proposal[0], []).append(proposal)
+    groups: list[tuple[list, list[FileInfo]]] = []
+    current: list = []
+    classes: set[str] = set()
+    for sop_class, contexts in by_class.items():
+        if current and len(current) + len(contexts) > MAX_CONTEXTS:
+            groups.append((current, [i for i in infos if i.sop_class_uid in classes]))
+            current, classes = [], set()
+        current.extend(contexts[:MAX_CONTEXTS])
+        classes.add(sop_class)
+    if current:
+        groups.append((current, [i for i in infos if i.sop_class_uid in classes]))
+    return groups
+
+
+def choose_context(assoc: Association, info: FileInfo) -> tuple[AgreedContext, bool]:
+    """The context to send ``info`` on, and whether it must be transcoded; or a clear error."""
+    candidates = [c for c in assoc.contexts.values() if c.abstract_syntax == info.sop_class_uid]
+    for context in candidates:
+        if context.transfer_syntax == info.transfer_syntax:
+            return context, False
+    # the peer took another syntax: convert, preferring uncompressed explicit, then implicit
+    ranked = sorted(
+        candidates,
+        key=lambda c: (
+            c.transfer_syntax not in FALLBACKS,
+            FALLBACKS.index(c.transfer_syntax) if c.transfer_syntax in FALLBACKS else 0,
+        ),
+    )
+    for context in ranked:
+        if can_transcode(info.transfer_syntax, context.transfer_syntax):
+            return context, True
+    what = uid_description(info.sop_class_uid)
+    if not candidates:
+        raise PacsboxError(
+            f"the peer accepted no presentation context for {what}; it may not store this "
+            "SOP class (run with -d to see its answer)"
+        )
+    accepted = ", ".join(transfer_syntax_description(c.transfer_syntax) for c in candidates)
+    raise PacsboxError(
+        f"the peer accepts {what} only as {accepted}, and pacsbox cannot convert "
+        f"{transfer_syntax_description(info.transfer_syntax)} to that; configure the peer to "
+        "accept the file's syntax or Explicit VR Little Endian (DCMTK: +x= or +xa)"
+    )
+
+
+async def store_file(
+    assoc: Association, info: FileInfo, *, allow_transcode: bool = True
+) -> StoreResult:
+    """Send one file with C-STORE; never raises for a per-file problem (see the result)."""
+    result = StoreResult(info.path, info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax)
+    try:
+        context, convert = choose_context(assoc, info)
+    except PacsboxError as exc:
+        result.error = str(exc)
+        log.error("Store Failed, file: %s: %s", info.path, exc)
+        return result
+    result.sent_as = context.transfer_syntax
+    log.info("Sending file: %s", info.path)
+    if convert:
+        if not allow_transcode:
+            option = DCMTK_ACCEPT_OPTIONS.get(info.transfer_syntax)
+            result.error = (
+                f"the peer did not accept {transfer_syntax_description(info.transfer_syntax)} "
+                f"for {uid_description(info.sop_class_uid)} and transcoding is off "
+                "(--no-transcode); allow transcoding, or configure the peer to accept the "
+                "file's syntax" + (f" (DCMTK storescp/dcmqrscp: {option})" if option else "")
+            )
+            log.error("Store Failed, file: %s: %s", info.path, result.error)
+            return result
+        log.info(
+            "Converting transfer syntax: %s -> %s",
+            transfer_syntax_description(info.transfer_syntax),
+            transfer_syntax_description(context.transfer_syntax),
+        )
+        try:
+            dataset = transcode(info.path, context.transfer_syntax)
+        except TranscodeError as exc:
+            result.error = str(exc)
+            log.error("Store Failed, file: %s: %s", info.path, exc)
+            return result
+        result_status = await _send(assoc, context, info, dataset)
+    else:
+        with open(info.path, "rb") as fp:
+            fp.seek(info.dataset_offset)
+            result_status = await _send(assoc, context, info, fp)
+    result.status, comment = result_status
+    status_info = describe(result.status, "storage")
+    if status_info.category is StatusCategory.SUCCESS:
+        log.info("Received Store Response (Success)")
+    else:
+        result.error = comment or status_info.meaning
+        log.warning(
+            "Received Store Response (%s)%s", status_info, f": {comment}" if comment else ""
+        )
+    return result
+
+
+async def _send(
+    assoc: Association, context: AgreedContext, info: FileInfo, dataset
+) -> tuple[int, str]:
+    message_id = assoc.next_message_id()
+    log.info(
+        "Sending Store Request (MsgID %d, %s)", message_id, modality_prefix(info.sop_class_uid)
+    )
+    rq = CStoreRQ(
+        message_id=message_id,
+        affected_sop_class_uid=info.sop_class_uid,
+        affected_sop_instance_uid=info.sop_instance_uid,
+        has_dataset=True,
+    )
+    response, _ = await assoc.request_one(context.context_id, rq, dataset)
+    return response.status, getattr(response, "error_comment", None) or ""  # type: ignore[attr-defined]
