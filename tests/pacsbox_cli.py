@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.peers import PeerProcess
@@ -23,7 +24,13 @@ def run_pacsbox(*args: object, timeout: float = 60) -> subprocess.CompletedProce
     )
 
 
-def pacsbox_server(port: int, *args: object, **kwargs) -> PeerProcess:
-    """`pacsbox serve` on 127.0.0.1:port as a context manager (waits until it listens)."""
-    argv = [PACSBOX, "serve", "--host", "127.0.0.1", "--port", port, "-v", *args]
+def pacsbox_server(
+    port: int, *args: object, data: str | Path | None = None, **kwargs
+) -> PeerProcess:
+    """`pacsbox serve` on 127.0.0.1:port as a context manager (waits until it listens).
+
+    Its data goes to ``data`` (a fresh temporary directory when None), never the work tree.
+    """
+    data = data or tempfile.mkdtemp(prefix="pacsbox-serve-")
+    argv = [PACSBOX, "serve", "--host", "127.0.0.1", "--port", port, "--data", data, "-v", *args]
     return PeerProcess(argv, port, name="pacsbox-serve", **kwargs)

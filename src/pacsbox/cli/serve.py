@@ -1,4 +1,8 @@
-"""`pacsbox serve`: the archive with zero configuration (for now: the Verification SCP)."""
+"""`pacsbox serve`: the archive with zero configuration.
+
+Until the archive (index, query, retrieve) lands it is a Verification and Storage SCP that keeps
+what it receives under ``--data`` (default ./pacs-data), streamed to disk as it arrives.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
-from ..dimse import CEchoRQ
+from ..dimse import CEchoRQ, CStoreRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
+from ..services.storage_scp import StorageSCP
 from ..services.verification import VERIFICATION, VerificationSCP
-from ..ul.negotiation import AcceptorPolicy
+from ..sopclasses import STORAGE_SOP_CLASSES
+from ..syntaxes import DEFLATED, LOSSLESS_COMPRESSED, LOSSY_COMPRESSED
+from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
 from .common import DcmtkArgumentParser, add_general_options, configure_logging, pdu_size
 
 
@@ -25,6 +33,11 @@ def parser() -> DcmtkArgumentParser:
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
     p.add_argument("--aet", "-aet", "--aetitle", dest="aet", default="PACSBOX",
                    help="our AE title (default: PACSBOX)")  # fmt: skip
+    p.add_argument(
+        "--data",
+        default="pacs-data",
+        help="where received instances are kept (default: ./pacs-data)",
+    )
     p.add_argument(
         "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
     )
@@ -39,11 +52,26 @@ def parser() -> DcmtkArgumentParser:
     return p
 
 
+# An archive keeps what it is sent as it was sent: every syntax is accepted; where a peer
+# offers several in one context, uncompressed first, then lossless, and lossy last (so no
+# sender is ever asked to compress lossily on our account).
+ACCEPTED_SYNTAXES = (
+    *UNCOMPRESSED,
+    *sorted(DEFLATED),
+    *sorted(LOSSLESS_COMPRESSED),
+    *sorted(LOSSY_COMPRESSED),
+)
+
+
 def server_config(args) -> ServerConfig:
     return ServerConfig(
         ae_title=args.aet,
-        policy=AcceptorPolicy(abstract_syntaxes=frozenset({VERIFICATION})),
-        handlers={CEchoRQ: VerificationSCP()},
+        policy=AcceptorPolicy(
+            abstract_syntaxes=frozenset(STORAGE_SOP_CLASSES | {VERIFICATION}),
+            transfer_syntaxes=ACCEPTED_SYNTAXES,
+            transfer_syntaxes_for={VERIFICATION: UNCOMPRESSED},
+        ),
+        handlers={CEchoRQ: VerificationSCP(), CStoreRQ: StorageSCP(args.data)},
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,
         timeouts=Timeouts(acse=args.acse_timeout, idle=args.socket_timeout or None),
@@ -52,6 +80,8 @@ def server_config(args) -> ServerConfig:
 
 
 async def run(args) -> int:
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
     server = Server(server_config(args))
     try:
         await server.start(args.host, args.port)
@@ -64,7 +94,8 @@ async def run(args) -> int:
         )
         return 1
     print(
-        f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification).\n"
+        f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification, Storage).\n"
+        f"Received instances go to {data.resolve()}\n"
         f"Test it with:  pacsbox echoscu -aec {args.aet} localhost {server.port}   "
         f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
         flush=True,

@@ -4,7 +4,8 @@ The flags, long names and help texts are DCMTK 3.6.7's (storescu, storescp, dcmq
 findscu, movescu, getscu); what each one stands for is in ``pacsbox.syntaxes``. The chosen
 option is stored as its long name without dashes (``args.propose == "propose-lossless"``,
 ``args.prefer == "prefer-lossless"``), the key of ``SCU_PROPOSALS`` / ``SCP_PREFERENCES``.
-The options of one side are mutually exclusive: DCMTK silently lets the last one win, we say so.
+The options of one side are mutually exclusive: DCMTK 3.6.7 takes several without a word
+(storescu -xs -xb runs), we refuse the ambiguity with an argparse error.
 """
 
 from __future__ import annotations
