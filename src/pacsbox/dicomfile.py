@@ -16,13 +16,19 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import _read_file_meta_info, read_preamble
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from .errors import PacsboxError
 from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 PREAMBLE = bytes(128) + b"DICM"
+_DEFLATED = {str(DeflatedExplicitVRLittleEndian), "1.2.840.10008.1.2.4.95"}
 
 
 class NotDicomError(PacsboxError):
@@ -67,15 +73,51 @@ def read_file_info(path: str | os.PathLike) -> FileInfo:
             except Exception as exc:  # pydicom raises several kinds for a broken group 2
                 raise NotDicomError(f"{path}: unreadable file meta information: {exc}") from None
             offset = fp.tell()
-            sop_class = meta.get("MediaStorageSOPClassUID")
-            sop_instance = meta.get("MediaStorageSOPInstanceUID")
             syntax = meta.get("TransferSyntaxUID")
-            if sop_class and sop_instance and syntax:
-                return FileInfo(path, str(sop_class), str(sop_instance), str(syntax), offset, size)
+            if syntax:
+                # the data set's own UIDs rule (the meta may disagree: C-STORE names the
+                # instance the data set is); they sit near its start, read only that far
+                sop_class, sop_instance = _leading_uids(fp, str(syntax))
+                sop_class = sop_class or meta.get("MediaStorageSOPClassUID")
+                sop_instance = sop_instance or meta.get("MediaStorageSOPInstanceUID")
+                if sop_class and sop_instance:
+                    return FileInfo(
+                        path, str(sop_class), str(sop_instance), str(syntax), offset, size
+                    )
             # an incomplete meta: read the data set's own attributes below
         else:
             offset = 0
     return _info_from_dataset(path, offset, size)
+
+
+_DATASET_ENCODING = {  # transfer syntax -> (implicit VR, little endian); others: explicit LE
+    str(ImplicitVRLittleEndian): (True, True),
+    str(ExplicitVRBigEndian): (False, False),
+}
+
+
+def dataset_encoding(transfer_syntax: str) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of a data set's bytes in this transfer syntax."""
+    return _DATASET_ENCODING.get(transfer_syntax, (False, True))
+
+
+def _leading_uids(fp, transfer_syntax: str) -> tuple[str | None, str | None]:
+    """SOP Class and Instance UID from the start of the data set at ``fp`` (left unread)."""
+    if transfer_syntax in _DEFLATED:
+        return None, None
+    start = fp.tell()
+    implicit, little = dataset_encoding(transfer_syntax)
+    try:
+        ds = read_dataset(fp, implicit, little, stop_when=_past_sop_instance_uid)
+    except Exception:  # let the full read below report what is wrong
+        return None, None
+    finally:
+        fp.seek(start)
+    return ds.get("SOPClassUID"), ds.get("SOPInstanceUID")
+
+
+def _past_sop_instance_uid(tag, vr, length) -> bool:
+    return tag > 0x00080018
 
 
 def _info_from_dataset(path: Path, offset: int, size: int) -> FileInfo:

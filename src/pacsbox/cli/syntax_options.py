@@ -78,17 +78,31 @@ SCP_OPTIONS: tuple[tuple[str, str, str], ...] = (
 DEFAULT_PREFERENCE = "prefer-uncompr"
 
 
-def add_scu_syntax_options(parser: argparse.ArgumentParser, *, storage: bool = True) -> None:
+# A parser, or an argument group of one (the caller's section of the help).
+Container = argparse.ArgumentParser | argparse._ArgumentGroup
+
+
+def _section(parser: Container, title: str, description: str | None) -> Container:
+    """A titled group on a parser; a group passed in is used as it is (argparse deprecates
+    nesting groups), taking our description only if it has none."""
+    if isinstance(parser, argparse.ArgumentParser):
+        return parser.add_argument_group(title, description)
+    if parser.description is None:
+        parser.description = description
+    return parser
+
+
+def add_scu_syntax_options(parser: Container, *, storage: bool = True) -> None:
     """Add DCMTK's -x options (mutually exclusive) storing their key in ``args.propose``.
 
-    ``storage=True`` (storescu): all of storescu's options; the default (None) is our
-    content-based proposal. ``storage=False`` (findscu, movescu, getscu): only -x= -xe -xb
-    -xd -xi, and the default is "propose-uncompr" as in DCMTK.
+    ``parser`` may be a parser or one of its argument groups. ``storage=True`` (storescu):
+    all of storescu's options; the default (None) is our content-based proposal.
+    ``storage=False`` (findscu, movescu, getscu): only -x= -xe -xb -xd -xi, and the
+    default is "propose-uncompr" as in DCMTK.
     """
     if storage:
         options = SCU_OPTIONS
         default = None
-        title = "proposed transmission transfer syntaxes"
         description = (
             "default: propose each file's own transfer syntax plus Explicit and Implicit "
             "VR Little Endian"
@@ -97,32 +111,32 @@ def add_scu_syntax_options(parser: argparse.ArgumentParser, *, storage: bool = T
         by_key = {key: (flag, key, text) for flag, key, text in SCU_OPTIONS}
         options = tuple(by_key[key] for key in _NON_STORAGE_SCU_KEYS)
         default = "propose-uncompr"
-        title = "proposed transmission transfer syntaxes"
         description = "default: -x="
-    group = parser.add_argument_group(title, description)
-    exclusive = group.add_mutually_exclusive_group()
+    section = _section(parser, "proposed transmission transfer syntaxes", description)
+    exclusive = section.add_mutually_exclusive_group()
     for flag, key, text in options:
         exclusive.add_argument(
             flag, f"--{key}", dest="propose", action="store_const", const=key, help=text
         )
-    parser.set_defaults(propose=default)
+    section.set_defaults(propose=default)
 
 
-def add_scp_syntax_options(parser: argparse.ArgumentParser, *, accept_all: bool = True) -> None:
+def add_scp_syntax_options(parser: Container, *, accept_all: bool = True) -> None:
     """Add DCMTK's +x options (mutually exclusive) storing their key in ``args.prefer``.
 
-    The default is "prefer-uncompr" (+x=). ``accept_all=False`` leaves out +xa, which DCMTK
-    3.6.7's dcmqrscp and getscu do not have.
+    ``parser`` may be a parser or one of its argument groups. The default is
+    "prefer-uncompr" (+x=). ``accept_all=False`` leaves out +xa, which DCMTK 3.6.7's
+    dcmqrscp and getscu do not have.
     """
-    group = parser.add_argument_group("preferred network transfer syntaxes")
-    exclusive = group.add_mutually_exclusive_group()
+    section = _section(parser, "preferred network transfer syntaxes", None)
+    exclusive = section.add_mutually_exclusive_group()
     for flag, key, text in SCP_OPTIONS:
         if key == "accept-all" and not accept_all:
             continue
         exclusive.add_argument(
             flag, f"--{key}", dest="prefer", action="store_const", const=key, help=text
         )
-    parser.set_defaults(prefer=DEFAULT_PREFERENCE)
+    section.set_defaults(prefer=DEFAULT_PREFERENCE)
 
 
 def scu_proposal(args: argparse.Namespace) -> tuple[str, ...] | None:

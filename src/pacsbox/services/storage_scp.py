@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
 
-from ..dicomfile import file_meta_bytes
+from ..dicomfile import dataset_encoding, file_meta_bytes
 from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
 from ..sopclasses import modality_prefix
+from ..syntaxes import DEFLATED
 from ..ul.negotiation import AgreedContext
 
 # PS3.4 B.2.3 / PS3.7 C: the statuses this SCP sends
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
+DATASET_DOES_NOT_MATCH = 0xA900
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +48,31 @@ class StoredInstance:
     size: int
 
 
-class TempFileSink:
-    """A data set's temp file: meta first, fragments as they come; ``commit`` renames it."""
+HEAD_BYTES = 1 << 16  # the start of each data set is kept in memory to parse its header
 
-    __slots__ = ("_file", "path", "size")
+
+class TempFileSink:
+    """A data set's temp file: meta first, fragments as they come; ``commit`` renames it.
+
+    The first HEAD_BYTES of the data set are also kept in ``head``: the header is parsed
+    from memory instead of reading the file back.
+    """
+
+    __slots__ = ("_file", "head", "length", "path")
 
     def __init__(self, directory: Path, meta: bytes) -> None:
         fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".part")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self._file.write(meta)
-        self.size = len(meta)
+        self.head = bytearray()
+        self.length = 0  # of the data set
 
     def write(self, data: memoryview) -> None:
         self._file.write(data)
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[: HEAD_BYTES - len(self.head)]
+        self.length += len(data)
 
     def close(self) -> None:
         if not self._file.closed:
@@ -152,11 +169,16 @@ class StorageSCP(RequestHandler):
             return SUCCESS, None
         sink.close()
         try:
-            header = _read_header(sink.path)
+            header = read_header(sink, context.transfer_syntax)
         except Exception as exc:
             sink.discard()
             log.error("Cannot parse the data set of %s: %s", request.affected_sop_instance_uid, exc)
             return CANNOT_UNDERSTAND, f"data set cannot be parsed: {exc}"[:64]
+        problem = _mismatch(header, request)
+        if problem is not None:
+            sink.discard()
+            log.error("Refusing %s: %s", request.affected_sop_instance_uid, problem[1])
+            return problem
         study = str(header.get("StudyInstanceUID", "") or "")
         directory = self.output_dir
         if self.sort_prefix is not None:
@@ -167,7 +189,6 @@ class StorageSCP(RequestHandler):
         target = directory / name
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            size = sink.path.stat().st_size
             sink.commit(target)
         except OSError as exc:
             sink.discard()
@@ -176,7 +197,7 @@ class StorageSCP(RequestHandler):
         log.info("storing DICOM file: %s", target)
         self._stored(StoredInstance(target, request.affected_sop_class_uid,
                                     request.affected_sop_instance_uid, context.transfer_syntax,
-                                    study, calling, size))  # fmt: skip
+                                    study, calling, sink.length))  # fmt: skip
         return SUCCESS, None
 
     def _stored(self, instance: StoredInstance) -> None:
@@ -184,10 +205,38 @@ class StorageSCP(RequestHandler):
             self.on_stored(instance)
 
 
-def _read_header(path: Path):
-    """Parse the stored file up to Pixel Data: proves it is a data set, gives the study."""
-    ds = dcmread(path, stop_before_pixels=True)
-    # pydicom parses lazily; touching the elements makes a broken data set fail here
-    for _ in ds.iterall():
-        pass
-    return ds
+def read_header(sink: TempFileSink, transfer_syntax: str) -> Dataset:
+    """The data set's elements up to Pixel Data, unconverted; raises if they do not parse.
+
+    From the in-memory head when it holds them (nearly always), else from the file. Deflated
+    data sets are inflated by pydicom from the file.
+    """
+    if transfer_syntax not in DEFLATED:
+        implicit, little = dataset_encoding(transfer_syntax)
+        fp = BytesIO(sink.head)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. "Expected explicit VR, but found implicit"
+            ds = read_dataset(fp, implicit, little, stop_when=_at_pixel_data)
+        whole = len(sink.head) == sink.length
+        if whole or fp.tell() < len(sink.head):  # read to the end, or stopped at Pixel Data
+            if whole and fp.tell() != sink.length and not ds:
+                raise ValueError("no data element could be read")
+            return ds
+    return dcmread(sink.path, stop_before_pixels=True)
+
+
+def _mismatch(header: Dataset, request: CStoreRQ) -> tuple[int, str] | None:
+    """PS3.4 B.2.3: the data set must be the instance the command names, of its SOP class."""
+    sop_class = header.get("SOPClassUID")
+    sop_instance = header.get("SOPInstanceUID")
+    if not sop_class or not sop_instance:
+        return CANNOT_UNDERSTAND, "data set has no SOP Class/Instance UID"
+    if str(sop_class) != request.affected_sop_class_uid:
+        return DATASET_DOES_NOT_MATCH, f"data set is of SOP class {sop_class}"[:64]
+    if str(sop_instance) != request.affected_sop_instance_uid:
+        return CANNOT_UNDERSTAND, "SOP Instance UID differs from the command's"
+    return None
+
+
+def _at_pixel_data(tag, vr, length) -> bool:
+    return tag >= 0x7FE00010

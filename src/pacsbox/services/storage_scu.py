@@ -33,6 +33,9 @@ IMPLICIT = str(ImplicitVRLittleEndian)
 FALLBACKS = (EXPLICIT, IMPLICIT)
 
 
+_CATEGORY_WORDS = {StatusCategory.SUCCESS: "success", StatusCategory.WARNING: "warning"}
+
+
 @dataclass(slots=True)
 class StoreResult:
     """One file's fate: ``status`` is the C-STORE-RSP status, None when it was not sent."""
@@ -47,9 +50,11 @@ class StoreResult:
 
     @property
     def category(self) -> str:
+        """success, warning, failed or skipped (a cancel counts as failed)."""
         if self.status is None:
             return "skipped" if self.error.startswith("not DICOM") else "failed"
-        return describe(self.status, "storage").category.name.lower()
+        category = describe(self.status, "storage").category
+        return _CATEGORY_WORDS.get(category, "failed")
 
     @property
     def ok(self) -> bool:
