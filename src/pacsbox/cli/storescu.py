@@ -28,7 +28,7 @@ from ..services.storage_scu import (
     store_file,
 )
 from ..sopclasses import STORAGE_SOP_CLASSES
-from ..syntaxes import SCU_PROPOSALS
+from ..syntaxes import SCU_PROPOSALS, storescu_contexts
 from ..ul.negotiation import MAX_CONTEXTS
 from .common import (
     DcmtkArgumentParser,
@@ -64,7 +64,7 @@ def parser() -> DcmtkArgumentParser:
     g.add_argument("--propose-all", action="store_true",
                    help="also propose every other storage SOP class, as DCMTK's storescu does")  # fmt: skip
     g.add_argument("+C", "--combine", action="store_true",
-                   help="accepted for compatibility; syntaxes are always combined per file")  # fmt: skip
+                   help="combine the -x? syntaxes in one presentation context")  # fmt: skip
     g.add_argument("--no-transcode", action="store_true",
                    help="never convert a file to another transfer syntax; fail it instead")  # fmt: skip
     g = p.add_argument_group("other options")
@@ -81,11 +81,11 @@ def parser() -> DcmtkArgumentParser:
 
 
 def proposals_for(args, infos) -> list[tuple[str, tuple[str, ...]]]:
-    extra = SCU_PROPOSALS[args.propose] if args.propose else ()
+    extra = storescu_contexts(args.propose, combine=args.combine) if args.propose else ()
     proposals = content_proposals(infos, extra)
     if args.propose_all:
         # DCMTK storescu's old habit: everything it might send, within one association's room
-        wanted = tuple(extra) or FALLBACKS
+        wanted = SCU_PROPOSALS[args.propose] if args.propose else FALLBACKS
         have = {p[0] for p in proposals}
         for sop_class in sorted(STORAGE_SOP_CLASSES - have):
             if len(proposals) >= MAX_CONTEXTS:

@@ -107,20 +107,21 @@ def scan(paths: Iterable[Path]) -> tuple[list[FileInfo], list[StoreResult]]:
 
 
 def content_proposals(
-    infos: Sequence[FileInfo], extra: Sequence[str] = ()
+    infos: Sequence[FileInfo], extra: Sequence[tuple[str, ...]] = ()
 ) -> list[tuple[str, tuple[str, ...]]]:
     """The contexts the files need: per (SOP class, syntax) found, a context with only that
     syntax (so an acceptor cannot pick another and force a conversion), and per SOP class
     one with the uncompressed fallbacks to convert to when the peer refuses the file's own.
 
-    ``extra`` (DCMTK's -x? choice) adds, per SOP class, a context with exactly those syntaxes.
+    ``extra`` (DCMTK's -x? choice, as storescu splits it into contexts) adds those contexts
+    for every SOP class.
     """
     seen: dict[tuple[str, tuple[str, ...]], None] = {}
     for info in infos:
         seen.setdefault((info.sop_class_uid, (info.transfer_syntax,)), None)
     for sop_class in dict.fromkeys(info.sop_class_uid for info in infos):
-        if extra:
-            seen.setdefault((sop_class, tuple(extra)), None)
+        for syntaxes in extra:
+            seen.setdefault((sop_class, tuple(syntaxes)), None)
         seen.setdefault((sop_class, FALLBACKS), None)
     return list(seen)
 
