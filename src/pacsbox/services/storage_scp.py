@@ -9,6 +9,7 @@ the association goes on; a peer that aborts mid-transfer leaves no file behind.
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -48,6 +49,10 @@ class StoredInstance:
     size: int
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp's 0600 would hide the files
+
 HEAD_BYTES = 1 << 16  # the start of each data set is kept in memory to parse its header
 
 
@@ -58,14 +63,16 @@ class TempFileSink:
     from memory instead of reading the file back.
     """
 
-    __slots__ = ("_file", "head", "length", "path")
+    __slots__ = ("_file", "head", "length", "path", "tail")
 
     def __init__(self, directory: Path, meta: bytes) -> None:
         fd, name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".part")
+        os.fchmod(fd, _FILE_MODE)
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self._file.write(meta)
         self.head = bytearray()
+        self.tail = b""
         self.length = 0  # of the data set
 
     def write(self, data: memoryview) -> None:
@@ -73,6 +80,7 @@ class TempFileSink:
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
         self.length += len(data)
+        self.tail = (self.tail + bytes(data[-8:]))[-8:]  # to see the final delimiter
 
     def close(self) -> None:
         if not self._file.closed:
@@ -206,7 +214,8 @@ class StorageSCP(RequestHandler):
 
 
 def read_header(sink: TempFileSink, transfer_syntax: str) -> Dataset:
-    """The data set's elements up to Pixel Data, unconverted; raises if they do not parse.
+    """The data set's elements up to Pixel Data, unconverted; raises if they do not parse or
+    if Pixel Data did not arrive whole.
 
     From the in-memory head when it holds them (nearly always), else from the file. Deflated
     data sets are inflated by pydicom from the file.
@@ -217,12 +226,51 @@ def read_header(sink: TempFileSink, transfer_syntax: str) -> Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "Expected explicit VR, but found implicit"
             ds = read_dataset(fp, implicit, little, stop_when=_at_pixel_data)
-        whole = len(sink.head) == sink.length
-        if whole or fp.tell() < len(sink.head):  # read to the end, or stopped at Pixel Data
-            if whole and fp.tell() != sink.length and not ds:
+        at = fp.tell()
+        if at < len(sink.head):  # stopped at Pixel Data (or a later element)
+            _check_pixel_data(sink, at, implicit, little)
+            return ds
+        if len(sink.head) == sink.length:  # the whole data set was read
+            if not ds:
                 raise ValueError("no data element could be read")
             return ds
-    return dcmread(sink.path, stop_before_pixels=True)
+    return _read_file(sink.path)
+
+
+_LONG_VRS = frozenset(
+    (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UR", b"UT", b"UN", b"SV", b"UV")
+)
+_DELIMITER = {True: b"\xfe\xff\xdd\xe0\0\0\0\0", False: b"\xff\xfe\xe0\xdd\0\0\0\0"}
+
+
+def _check_pixel_data(sink: TempFileSink, at: int, implicit: bool, little: bool) -> None:
+    """Raise if the element at ``at`` (Pixel Data, PS3.5 7.1) ends beyond what arrived."""
+    head = sink.head
+    if len(head) - at < 12:
+        return  # a short trailing element; nothing to measure
+    order = "<" if little else ">"
+    if implicit:
+        (length,), start = struct.unpack_from(order + "I", head, at + 4), at + 8
+    elif bytes(head[at + 4 : at + 6]) in _LONG_VRS:
+        (length,), start = struct.unpack_from(order + "I", head, at + 8), at + 12
+    else:
+        (length,), start = struct.unpack_from(order + "H", head, at + 6), at + 8
+    if length == 0xFFFFFFFF:  # encapsulated: fragments end with a sequence delimiter
+        if sink.tail != _DELIMITER[little]:
+            _read_file(sink.path, pixels=True)  # trailing elements? let pydicom judge
+        return
+    if start + length > sink.length:
+        raise ValueError(
+            f"Pixel Data claims {length} bytes but {sink.length - start} arrived: "
+            "the data set is cut short"
+        )
+
+
+def _read_file(path: Path, *, pixels: bool = False) -> Dataset:
+    ds = dcmread(path, stop_before_pixels=not pixels, defer_size=None if not pixels else 1 << 20)
+    if pixels and "PixelData" in ds:
+        ds.PixelData  # noqa: B018 - reads the fragments; a missing delimiter raises
+    return ds
 
 
 def _mismatch(header: Dataset, request: CStoreRQ) -> tuple[int, str] | None:
