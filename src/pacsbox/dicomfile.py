@@ -117,7 +117,7 @@ def _leading_uids(fp, transfer_syntax: str) -> tuple[str | None, str | None]:
 
 
 def _past_sop_instance_uid(tag, vr, length) -> bool:
-    return tag > 0x00080018
+    return tag.real > 0x00080018  # .real: a plain int compare, not pydicom's Tag.__gt__
 
 
 def _info_from_dataset(path: Path, offset: int, size: int) -> FileInfo:
