@@ -56,10 +56,14 @@ def _slices(context_id: int, is_command: bool, data: BytesLike, size: int) -> It
         yield PDV(context_id, is_command, start + size >= total, mv[start : start + size])
 
 
+READ_SIZE = 1 << 18  # files are read in pieces this large (fewer syscalls), then sliced
+
+
 def _chunks(source: BinaryIO | Iterable[BytesLike], size: int) -> Iterator[memoryview]:
     """Non-empty pieces of at most ``size`` bytes from a file or an iterable of chunks."""
     read = getattr(source, "read", None)
-    chunks = iter(lambda: read(size), b"") if read is not None else iter(source)  # type: ignore[arg-type]
+    step = max(size, READ_SIZE) if size < UNLIMITED_FRAGMENT else STREAM_CHUNK
+    chunks = iter(lambda: read(step), b"") if read is not None else iter(source)  # type: ignore[arg-type]
     for chunk in chunks:
         mv = _bytes_view(chunk)
         for start in range(0, len(mv), size):

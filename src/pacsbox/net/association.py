@@ -60,6 +60,7 @@ from ..ul.negotiation import AgreedContext, agreed_contexts, max_send_pdv
 from ..ul.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ, AbortSource, encode_pdu
 
 DEBUG = logging.DEBUG
+WRITE_BATCH = 1 << 18  # bytes of PDUs handed to the transport at once
 
 
 class NetworkError(PacsboxError):
@@ -499,11 +500,16 @@ class Association(asyncio.Protocol):
         if self.closed.done() or not self._conn.is_established:
             raise self._error or NetworkError("The association is not established any more.")
         conn, transport = self._conn, self._transport
+        queued = 0
         for pdu in encode_message(context_id, message, dataset, self.send_pdu_length):
-            if not self._writable.is_set():
-                await self._wait_writable()
             conn.send_pdata(pdu)
-            transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+            queued += len(pdu.pdvs[-1].data)
+            if queued >= WRITE_BATCH:  # one write for several PDUs: fewer syscalls
+                transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+                queued = 0
+                if not self._writable.is_set():
+                    await self._wait_writable()
+        transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
 
     async def _wait_writable(self) -> None:
         waiter = self.loop.create_task(self._writable.wait())
