@@ -62,10 +62,13 @@ def read_file_info(path: str | os.PathLike) -> FileInfo:
     Raises NotDicomError (with the reason) for anything that cannot be sent as it is.
     """
     path = Path(path)
-    size = path.stat().st_size
     with open(path, "rb") as fp:
-        head = fp.read(132)
-        if len(head) == 132 and head[128:132] == b"DICM":
+        size = os.fstat(fp.fileno()).st_size
+        head = fp.read(_FAST_HEAD)
+        info = _fast_info(path, head, size)
+        if info is not None:
+            return info
+        if len(head) >= 132 and head[128:132] == b"DICM":
             fp.seek(0)
             read_preamble(fp, force=False)
             try:
@@ -88,6 +91,87 @@ def read_file_info(path: str | os.PathLike) -> FileInfo:
         else:
             offset = 0
     return _info_from_dataset(path, offset, size)
+
+
+# -- the fast path ------------------------------------------------------------------------
+# A storescu reads every file before it sends any (to know what to propose); through
+# pydicom that costs ~0.2 ms a file, as much as sending it. The usual file (a meta group,
+# then a data set whose first elements are plain group 0008 ones) is read here with struct
+# in a tenth of that; anything else (no meta, a sequence before (0008,0018), deflate, big
+# endian, odd lengths) goes to pydicom below, which remains the reference.
+
+_FAST_HEAD = 4096
+_LONG_VRS = frozenset(
+    (b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV")
+)
+_TAG = struct.Struct("<HH")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+
+
+def _explicit_elements(buf: bytes, pos: int):
+    """(group, element, value start, value end) of explicit VR LE elements from ``pos``;
+    stops at the end of ``buf`` or an undefined length (the caller then falls back)."""
+    end = len(buf)
+    while pos + 8 <= end:
+        group, element = _TAG.unpack_from(buf, pos)
+        if buf[pos + 4 : pos + 6] in _LONG_VRS:
+            if pos + 12 > end:
+                return
+            (length,), start = _U32.unpack_from(buf, pos + 8), pos + 12
+        else:
+            (length,), start = _U16.unpack_from(buf, pos + 6), pos + 8
+        if length == 0xFFFFFFFF:
+            return
+        yield group, element, start, start + length
+        pos = start + length
+
+
+def _implicit_elements(buf: bytes, pos: int):
+    end = len(buf)
+    while pos + 8 <= end:
+        group, element = _TAG.unpack_from(buf, pos)
+        (length,) = _U32.unpack_from(buf, pos + 4)
+        if length == 0xFFFFFFFF:
+            return
+        yield group, element, pos + 8, pos + 8 + length
+        pos += 8 + length
+
+
+def _text(buf: bytes, start: int, end: int) -> str:
+    return buf[start:end].rstrip(b"\x00 ").decode("ascii")
+
+
+def _fast_info(path: Path, head: bytes, size: int) -> FileInfo | None:
+    if len(head) < 144 or head[128:132] != b"DICM":
+        return None
+    syntax = None
+    offset = 132
+    for group, element, start, end in _explicit_elements(head, 132):
+        if group != 0x0002:
+            break
+        if end > len(head):
+            return None
+        if element == 0x0010:
+            syntax = _text(head, start, end)
+        offset = end
+    if not syntax or syntax in _DEFLATED or syntax == str(ExplicitVRBigEndian):
+        return None
+    walk = _implicit_elements if syntax == str(ImplicitVRLittleEndian) else _explicit_elements
+    uids: dict[int, str] = {}
+    try:
+        for group, element, start, end in walk(head, offset):
+            tag = group << 16 | element
+            if tag > 0x00080018 or end > len(head):
+                break
+            if tag in (0x00080016, 0x00080018):
+                uids[tag] = _text(head, start, end)
+    except UnicodeDecodeError:
+        return None
+    sop_class, sop_instance = uids.get(0x00080016), uids.get(0x00080018)
+    if not sop_class or not sop_instance:
+        return None
+    return FileInfo(path, sop_class, sop_instance, syntax, offset, size)
 
 
 _DATASET_ENCODING = {  # transfer syntax -> (implicit VR, little endian); others: explicit LE
