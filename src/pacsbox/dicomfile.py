@@ -14,21 +14,16 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
-from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
-from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
+from .errors import PacsboxError
+from .syntaxes import (
+    DEFLATED,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-
-from .errors import PacsboxError
 from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 PREAMBLE = bytes(128) + b"DICM"
-_DEFLATED = {str(DeflatedExplicitVRLittleEndian), "1.2.840.10008.1.2.4.95"}
 
 
 class NotDicomError(PacsboxError):
@@ -50,9 +45,9 @@ class FileInfo:
 
 
 _ENCODING_TS = {
-    (True, True): str(ImplicitVRLittleEndian),
-    (False, True): str(ExplicitVRLittleEndian),
-    (False, False): str(ExplicitVRBigEndian),
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
 }
 
 
@@ -68,6 +63,8 @@ def read_file_info(path: str | os.PathLike) -> FileInfo:
         info = _fast_info(path, head, size)
         if info is not None:
             return info
+        from pydicom.filereader import _read_file_meta_info, read_preamble
+
         if len(head) >= 132 and head[128:132] == b"DICM":
             fp.seek(0)
             read_preamble(fp, force=False)
@@ -155,9 +152,9 @@ def _fast_info(path: Path, head: bytes, size: int) -> FileInfo | None:
         if element == 0x0010:
             syntax = _text(head, start, end)
         offset = end
-    if not syntax or syntax in _DEFLATED or syntax == str(ExplicitVRBigEndian):
+    if not syntax or syntax in DEFLATED or syntax == ExplicitVRBigEndian:
         return None
-    walk = _implicit_elements if syntax == str(ImplicitVRLittleEndian) else _explicit_elements
+    walk = _implicit_elements if syntax == ImplicitVRLittleEndian else _explicit_elements
     uids: dict[int, str] = {}
     try:
         for group, element, start, end in walk(head, offset):
@@ -175,8 +172,8 @@ def _fast_info(path: Path, head: bytes, size: int) -> FileInfo | None:
 
 
 _DATASET_ENCODING = {  # transfer syntax -> (implicit VR, little endian); others: explicit LE
-    str(ImplicitVRLittleEndian): (True, True),
-    str(ExplicitVRBigEndian): (False, False),
+    ImplicitVRLittleEndian: (True, True),
+    ExplicitVRBigEndian: (False, False),
 }
 
 
@@ -187,8 +184,10 @@ def dataset_encoding(transfer_syntax: str) -> tuple[bool, bool]:
 
 def _leading_uids(fp, transfer_syntax: str) -> tuple[str | None, str | None]:
     """SOP Class and Instance UID from the start of the data set at ``fp`` (left unread)."""
-    if transfer_syntax in _DEFLATED:
+    if transfer_syntax in DEFLATED:
         return None, None
+    from pydicom.filereader import read_dataset
+
     start = fp.tell()
     implicit, little = dataset_encoding(transfer_syntax)
     try:
@@ -205,6 +204,9 @@ def _past_sop_instance_uid(tag, vr, length) -> bool:
 
 
 def _info_from_dataset(path: Path, offset: int, size: int) -> FileInfo:
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
     try:
         ds = dcmread(
             path,
@@ -225,7 +227,7 @@ def _info_from_dataset(path: Path, offset: int, size: int) -> FileInfo:
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if not syntax:
         implicit, little = ds.original_encoding
-        syntax = _ENCODING_TS.get((bool(implicit), bool(little)), str(ImplicitVRLittleEndian))
+        syntax = _ENCODING_TS.get((bool(implicit), bool(little)), ImplicitVRLittleEndian)
     return FileInfo(path, str(sop_class), str(sop_instance), str(syntax), offset, size)
 
 

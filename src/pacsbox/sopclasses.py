@@ -11,7 +11,7 @@ when it names a received file (``CT.1.2.3...``, ``SRt.1.2.3...``); users' script
 
 from __future__ import annotations
 
-from pydicom._uid_dict import UID_dictionary
+import functools
 
 # Names that contain "Storage" but are not Storage SOP classes: Storage Commitment (PS3.4 J),
 # Storage Management (PS3.4 KK), the DICOMDIR's Media Storage Directory Storage (PS3.10), and
@@ -269,6 +269,8 @@ UNKNOWN_PREFIX = "UNKNOWN"
 
 def _storage_classes_in_pydicom() -> frozenset[str]:
     """Every SOP class in pydicom's UID dictionary whose name says it is a Storage SOP class."""
+    from pydicom._uid_dict import UID_dictionary  # on first use: pydicom is slow to import
+
     return frozenset(
         uid
         for uid, (name, uid_type, _info, _retired, _keyword) in UID_dictionary.items()
@@ -278,14 +280,23 @@ def _storage_classes_in_pydicom() -> frozenset[str]:
     )
 
 
-# Every Storage SOP class we know, retired ones included (PS3.4 Annex B and the non-patient
-# annexes). The DCMTK table adds the classes newer than the installed pydicom.
-STORAGE_SOP_CLASSES: frozenset[str] = _storage_classes_in_pydicom() | frozenset(_MODALITY_PREFIXES)
+@functools.cache
+def storage_sop_classes() -> frozenset[str]:
+    """Every Storage SOP class we know, retired ones included (PS3.4 Annex B and the
+    non-patient annexes). The DCMTK table adds the classes newer than the installed pydicom."""
+    return _storage_classes_in_pydicom() | frozenset(_MODALITY_PREFIXES)
+
+
+def __getattr__(name: str):
+    # STORAGE_SOP_CLASSES is computed on first use (PEP 562), not at import
+    if name == "STORAGE_SOP_CLASSES":
+        return storage_sop_classes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_storage(uid: str) -> bool:
     """True if ``uid`` is a Storage SOP class (one a C-STORE may carry as its object)."""
-    return uid in STORAGE_SOP_CLASSES
+    return uid in storage_sop_classes()
 
 
 def modality_prefix(sop_class_uid: str) -> str:

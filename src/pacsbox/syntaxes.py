@@ -11,41 +11,88 @@ DCMTK's help means little endian on every machine we run on; the tables assume i
 
 from __future__ import annotations
 
-from pydicom import uid as pu
-from pydicom._uid_dict import UID_dictionary
+# Transfer syntax UIDs (PS3.6 Table A-1) as plain strings, named as pydicom names them (a
+# test keeps them equal). Importing pydicom costs a command-line tool 0.2 s at start-up (it
+# loads numpy and the pixel codecs); these strings are all that negotiation needs of it.
+DeflatedExplicitVRLittleEndian = "1.2.840.10008.1.2.1.99"
+ExplicitVRBigEndian = "1.2.840.10008.1.2.2"
+ExplicitVRLittleEndian = "1.2.840.10008.1.2.1"
+HEVCM10P51 = "1.2.840.10008.1.2.4.108"
+HEVCMP51 = "1.2.840.10008.1.2.4.107"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+HTJ2KLossless = "1.2.840.10008.1.2.4.201"
+HTJ2KLosslessRPCL = "1.2.840.10008.1.2.4.202"
+ImplicitVRLittleEndian = "1.2.840.10008.1.2"
+JPEG2000 = "1.2.840.10008.1.2.4.91"
+JPEG2000Lossless = "1.2.840.10008.1.2.4.90"
+JPEG2000MC = "1.2.840.10008.1.2.4.93"
+JPEG2000MCLossless = "1.2.840.10008.1.2.4.92"
+JPEGBaseline8Bit = "1.2.840.10008.1.2.4.50"
+JPEGExtended12Bit = "1.2.840.10008.1.2.4.51"
+JPEGLSLossless = "1.2.840.10008.1.2.4.80"
+JPEGLSNearLossless = "1.2.840.10008.1.2.4.81"
+JPEGLossless = "1.2.840.10008.1.2.4.57"
+JPEGLosslessSV1 = "1.2.840.10008.1.2.4.70"
+JPIPHTJ2KReferencedDeflate = "1.2.840.10008.1.2.4.205"
+MPEG2MPHL = "1.2.840.10008.1.2.4.101"
+MPEG2MPML = "1.2.840.10008.1.2.4.100"
+MPEG4HP41 = "1.2.840.10008.1.2.4.102"
+MPEG4HP41BD = "1.2.840.10008.1.2.4.103"
+MPEG4HP422D = "1.2.840.10008.1.2.4.104"
+MPEG4HP423D = "1.2.840.10008.1.2.4.105"
+MPEG4HP42STEREO = "1.2.840.10008.1.2.4.106"
+MPEGTransferSyntaxes = (
+    "1.2.840.10008.1.2.4.100",
+    "1.2.840.10008.1.2.4.100.1",
+    "1.2.840.10008.1.2.4.101",
+    "1.2.840.10008.1.2.4.101.1",
+    "1.2.840.10008.1.2.4.102",
+    "1.2.840.10008.1.2.4.102.1",
+    "1.2.840.10008.1.2.4.103",
+    "1.2.840.10008.1.2.4.103.1",
+    "1.2.840.10008.1.2.4.104",
+    "1.2.840.10008.1.2.4.104.1",
+    "1.2.840.10008.1.2.4.105",
+    "1.2.840.10008.1.2.4.105.1",
+    "1.2.840.10008.1.2.4.106",
+    "1.2.840.10008.1.2.4.106.1",
+    "1.2.840.10008.1.2.4.107",
+    "1.2.840.10008.1.2.4.108",
+)
+RLELossless = "1.2.840.10008.1.2.5"
 
 # --- groups ---------------------------------------------------------------------------------
 
 # The native encodings, in DCMTK's fallback order (explicit little, explicit big, implicit).
 UNCOMPRESSED: tuple[str, ...] = (
-    pu.ExplicitVRLittleEndian,
-    pu.ExplicitVRBigEndian,
-    pu.ImplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
 )
 
 # The whole data set is deflated (PS3.5 A.5); the JPIP "Deflate" variants are deflated too.
 DEFLATED: frozenset[str] = frozenset(
     {
-        pu.DeflatedExplicitVRLittleEndian,
+        DeflatedExplicitVRLittleEndian,
         "1.2.840.10008.1.2.4.95",  # JPIP Referenced Deflate
-        pu.JPIPHTJ2KReferencedDeflate,
+        JPIPHTJ2KReferencedDeflate,
     }
 )
 
 # Pixel Data compressed without loss: decompressing gives back the original values.
 LOSSLESS_COMPRESSED: frozenset[str] = frozenset(
     {
-        pu.JPEGLossless,  # Process 14
-        pu.JPEGLosslessSV1,  # Process 14, selection value 1: the "default lossless" of -xs/+xs
+        JPEGLossless,  # Process 14
+        JPEGLosslessSV1,  # Process 14, selection value 1: the "default lossless" of -xs/+xs
         "1.2.840.10008.1.2.4.58",  # JPEG Lossless, Process 15 (retired)
         "1.2.840.10008.1.2.4.65",  # JPEG Lossless, Hierarchical, Process 28 (retired)
         "1.2.840.10008.1.2.4.66",  # JPEG Lossless, Hierarchical, Process 29 (retired)
-        pu.JPEGLSLossless,
-        pu.JPEG2000Lossless,
-        pu.JPEG2000MCLossless,
-        pu.HTJ2KLossless,
-        pu.HTJ2KLosslessRPCL,
-        pu.RLELossless,
+        JPEGLSLossless,
+        JPEG2000Lossless,
+        JPEG2000MCLossless,
+        HTJ2KLossless,
+        HTJ2KLosslessRPCL,
+        RLELossless,
         "1.2.840.10008.1.2.4.110",  # JPEG XL Lossless
         "1.2.840.10008.1.2.8.1",  # Deflated Image Frame Compression (each frame deflated)
     }
@@ -56,15 +103,15 @@ LOSSLESS_COMPRESSED: frozenset[str] = frozenset(
 # from the syntax alone that nothing was lost (PS3.5 8.2, Lossy Image Compression (0028,2110)).
 LOSSY_COMPRESSED: frozenset[str] = frozenset(
     {
-        pu.JPEGBaseline8Bit,  # Process 1: the "default lossy for 8 bit" of -xy/+xy
-        pu.JPEGExtended12Bit,  # Processes 2 and 4: the "default lossy for 12 bit" of -xx/+xx
+        JPEGBaseline8Bit,  # Process 1: the "default lossy for 8 bit" of -xy/+xy
+        JPEGExtended12Bit,  # Processes 2 and 4: the "default lossy for 12 bit" of -xx/+xx
         # Retired JPEG processes 3/5 to 25/27 (PS3.5 Annex A, retired in 2006).
         *(f"1.2.840.10008.1.2.4.{n}" for n in (52, 53, 54, 55, 56, 59, 60, 61, 62, 63, 64)),
-        pu.JPEGLSNearLossless,
-        pu.JPEG2000,
-        pu.JPEG2000MC,
-        pu.HTJ2K,
-        *pu.MPEGTransferSyntaxes,  # MPEG-2, MPEG-4 AVC and HEVC, fragmentable ones included
+        JPEGLSNearLossless,
+        JPEG2000,
+        JPEG2000MC,
+        HTJ2K,
+        *MPEGTransferSyntaxes,  # MPEG-2, MPEG-4 AVC and HEVC, fragmentable ones included
         "1.2.840.10008.1.2.4.111",  # JPEG XL JPEG Recompression (of a lossy JPEG)
         "1.2.840.10008.1.2.4.112",  # JPEG XL
     }
@@ -95,6 +142,8 @@ def is_lossy(ts: str) -> bool:
 
 def is_retired(ts: str) -> bool:
     """True if the standard has retired ``ts`` (e.g. Explicit VR Big Endian, PS3.5 A.3)."""
+    from pydicom._uid_dict import UID_dictionary  # only when asked: see the note above
+
     entry = UID_dictionary.get(ts)
     return entry is not None and entry[3] == "Retired"
 
@@ -116,28 +165,28 @@ def _then_uncompressed(preferred: str) -> tuple[str, ...]:
 # must accept, and a video cannot be decompressed for a fallback anyway. findscu, movescu
 # and getscu know only -x= -xe -xb -xi -xd and always propose the list in one context.
 SCU_PROPOSALS: dict[str, tuple[str, ...]] = {
-    "propose-uncompr": _then_uncompressed(pu.ExplicitVRLittleEndian),  # -x= (default)
-    "propose-little": _then_uncompressed(pu.ExplicitVRLittleEndian),  # -xe
-    "propose-big": _then_uncompressed(pu.ExplicitVRBigEndian),  # -xb
-    "propose-implicit": (pu.ImplicitVRLittleEndian,),  # -xi
-    "propose-lossless": _then_uncompressed(pu.JPEGLosslessSV1),  # -xs
-    "propose-jpeg8": _then_uncompressed(pu.JPEGBaseline8Bit),  # -xy
-    "propose-jpeg12": _then_uncompressed(pu.JPEGExtended12Bit),  # -xx
-    "propose-j2k-lossless": _then_uncompressed(pu.JPEG2000Lossless),  # -xv
-    "propose-j2k-lossy": _then_uncompressed(pu.JPEG2000),  # -xw
-    "propose-jls-lossless": _then_uncompressed(pu.JPEGLSLossless),  # -xt
-    "propose-jls-lossy": _then_uncompressed(pu.JPEGLSNearLossless),  # -xu
-    "propose-mpeg2": (pu.MPEG2MPML,),  # -xm
-    "propose-mpeg2-high": (pu.MPEG2MPHL,),  # -xh
-    "propose-mpeg4": (pu.MPEG4HP41,),  # -xn
-    "propose-mpeg4-bd": (pu.MPEG4HP41BD,),  # -xl
-    "propose-mpeg4-2-2d": (pu.MPEG4HP422D,),  # -x2
-    "propose-mpeg4-2-3d": (pu.MPEG4HP423D,),  # -x3
-    "propose-mpeg4-2-st": (pu.MPEG4HP42STEREO,),  # -xo
-    "propose-hevc": (pu.HEVCMP51,),  # -x4
-    "propose-hevc10": (pu.HEVCM10P51,),  # -x5
-    "propose-rle": _then_uncompressed(pu.RLELossless),  # -xr
-    "propose-deflated": _then_uncompressed(pu.DeflatedExplicitVRLittleEndian),  # -xd
+    "propose-uncompr": _then_uncompressed(ExplicitVRLittleEndian),  # -x= (default)
+    "propose-little": _then_uncompressed(ExplicitVRLittleEndian),  # -xe
+    "propose-big": _then_uncompressed(ExplicitVRBigEndian),  # -xb
+    "propose-implicit": (ImplicitVRLittleEndian,),  # -xi
+    "propose-lossless": _then_uncompressed(JPEGLosslessSV1),  # -xs
+    "propose-jpeg8": _then_uncompressed(JPEGBaseline8Bit),  # -xy
+    "propose-jpeg12": _then_uncompressed(JPEGExtended12Bit),  # -xx
+    "propose-j2k-lossless": _then_uncompressed(JPEG2000Lossless),  # -xv
+    "propose-j2k-lossy": _then_uncompressed(JPEG2000),  # -xw
+    "propose-jls-lossless": _then_uncompressed(JPEGLSLossless),  # -xt
+    "propose-jls-lossy": _then_uncompressed(JPEGLSNearLossless),  # -xu
+    "propose-mpeg2": (MPEG2MPML,),  # -xm
+    "propose-mpeg2-high": (MPEG2MPHL,),  # -xh
+    "propose-mpeg4": (MPEG4HP41,),  # -xn
+    "propose-mpeg4-bd": (MPEG4HP41BD,),  # -xl
+    "propose-mpeg4-2-2d": (MPEG4HP422D,),  # -x2
+    "propose-mpeg4-2-3d": (MPEG4HP423D,),  # -x3
+    "propose-mpeg4-2-st": (MPEG4HP42STEREO,),  # -xo
+    "propose-hevc": (HEVCMP51,),  # -x4
+    "propose-hevc10": (HEVCM10P51,),  # -x5
+    "propose-rle": _then_uncompressed(RLELossless),  # -xr
+    "propose-deflated": _then_uncompressed(DeflatedExplicitVRLittleEndian),  # -xd
 }
 
 
@@ -167,50 +216,50 @@ SCP_PREFERENCES: dict[str, tuple[str, ...]] = {
     "prefer-uncompr": UNCOMPRESSED,  # +x= (default)
     "prefer-little": UNCOMPRESSED,  # +xe
     "prefer-big": (  # +xb
-        pu.ExplicitVRBigEndian,
-        pu.ExplicitVRLittleEndian,
-        pu.ImplicitVRLittleEndian,
+        ExplicitVRBigEndian,
+        ExplicitVRLittleEndian,
+        ImplicitVRLittleEndian,
     ),
-    "prefer-lossless": _preferred_then_uncompressed(pu.JPEGLosslessSV1),  # +xs
-    "prefer-jpeg8": _preferred_then_uncompressed(pu.JPEGBaseline8Bit),  # +xy
-    "prefer-jpeg12": _preferred_then_uncompressed(pu.JPEGExtended12Bit),  # +xx
-    "prefer-j2k-lossless": _preferred_then_uncompressed(pu.JPEG2000Lossless),  # +xv
-    "prefer-j2k-lossy": _preferred_then_uncompressed(pu.JPEG2000),  # +xw
-    "prefer-jls-lossless": _preferred_then_uncompressed(pu.JPEGLSLossless),  # +xt
-    "prefer-jls-lossy": _preferred_then_uncompressed(pu.JPEGLSNearLossless),  # +xu
-    "prefer-mpeg2": _preferred_then_uncompressed(pu.MPEG2MPML),  # +xm
-    "prefer-mpeg2-high": _preferred_then_uncompressed(pu.MPEG2MPHL),  # +xh
-    "prefer-mpeg4": _preferred_then_uncompressed(pu.MPEG4HP41),  # +xn
-    "prefer-mpeg4-bd": _preferred_then_uncompressed(pu.MPEG4HP41BD),  # +xl
-    "prefer-mpeg4-2-2d": _preferred_then_uncompressed(pu.MPEG4HP422D),  # +x2
-    "prefer-mpeg4-2-3d": _preferred_then_uncompressed(pu.MPEG4HP423D),  # +x3
-    "prefer-mpeg4-2-st": _preferred_then_uncompressed(pu.MPEG4HP42STEREO),  # +xo
-    "prefer-hevc": _preferred_then_uncompressed(pu.HEVCMP51),  # +x4
-    "prefer-hevc10": _preferred_then_uncompressed(pu.HEVCM10P51),  # +x5
-    "prefer-rle": _preferred_then_uncompressed(pu.RLELossless),  # +xr
-    "prefer-deflated": _preferred_then_uncompressed(pu.DeflatedExplicitVRLittleEndian),  # +xd
-    "implicit": (pu.ImplicitVRLittleEndian,),  # +xi: implicit VR little endian only
+    "prefer-lossless": _preferred_then_uncompressed(JPEGLosslessSV1),  # +xs
+    "prefer-jpeg8": _preferred_then_uncompressed(JPEGBaseline8Bit),  # +xy
+    "prefer-jpeg12": _preferred_then_uncompressed(JPEGExtended12Bit),  # +xx
+    "prefer-j2k-lossless": _preferred_then_uncompressed(JPEG2000Lossless),  # +xv
+    "prefer-j2k-lossy": _preferred_then_uncompressed(JPEG2000),  # +xw
+    "prefer-jls-lossless": _preferred_then_uncompressed(JPEGLSLossless),  # +xt
+    "prefer-jls-lossy": _preferred_then_uncompressed(JPEGLSNearLossless),  # +xu
+    "prefer-mpeg2": _preferred_then_uncompressed(MPEG2MPML),  # +xm
+    "prefer-mpeg2-high": _preferred_then_uncompressed(MPEG2MPHL),  # +xh
+    "prefer-mpeg4": _preferred_then_uncompressed(MPEG4HP41),  # +xn
+    "prefer-mpeg4-bd": _preferred_then_uncompressed(MPEG4HP41BD),  # +xl
+    "prefer-mpeg4-2-2d": _preferred_then_uncompressed(MPEG4HP422D),  # +x2
+    "prefer-mpeg4-2-3d": _preferred_then_uncompressed(MPEG4HP423D),  # +x3
+    "prefer-mpeg4-2-st": _preferred_then_uncompressed(MPEG4HP42STEREO),  # +xo
+    "prefer-hevc": _preferred_then_uncompressed(HEVCMP51),  # +x4
+    "prefer-hevc10": _preferred_then_uncompressed(HEVCM10P51),  # +x5
+    "prefer-rle": _preferred_then_uncompressed(RLELossless),  # +xr
+    "prefer-deflated": _preferred_then_uncompressed(DeflatedExplicitVRLittleEndian),  # +xd
+    "implicit": (ImplicitVRLittleEndian,),  # +xi: implicit VR little endian only
     # +xa: every syntax DCMTK 3.6.7 supports, lossy first (storescp.cc, movescu.cc). Not
     # JPEG 2000 Part 2, HTJ2K, JPEG Process 14 (.57) or fragmentable MPEG: 3.6.7 lacks them.
     "accept-all": (
-        pu.JPEG2000,
-        pu.JPEG2000Lossless,
-        pu.JPEGExtended12Bit,
-        pu.JPEGBaseline8Bit,
-        pu.JPEGLosslessSV1,
-        pu.JPEGLSNearLossless,
-        pu.JPEGLSLossless,
-        pu.RLELossless,
-        pu.MPEG2MPML,
-        pu.MPEG2MPHL,
-        pu.MPEG4HP41,
-        pu.MPEG4HP41BD,
-        pu.MPEG4HP422D,
-        pu.MPEG4HP423D,
-        pu.MPEG4HP42STEREO,
-        pu.HEVCMP51,
-        pu.HEVCM10P51,
-        pu.DeflatedExplicitVRLittleEndian,
+        JPEG2000,
+        JPEG2000Lossless,
+        JPEGExtended12Bit,
+        JPEGBaseline8Bit,
+        JPEGLosslessSV1,
+        JPEGLSNearLossless,
+        JPEGLSLossless,
+        RLELossless,
+        MPEG2MPML,
+        MPEG2MPHL,
+        MPEG4HP41,
+        MPEG4HP41BD,
+        MPEG4HP422D,
+        MPEG4HP423D,
+        MPEG4HP42STEREO,
+        HEVCMP51,
+        HEVCM10P51,
+        DeflatedExplicitVRLittleEndian,
         *UNCOMPRESSED,
     ),
 }

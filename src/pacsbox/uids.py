@@ -9,8 +9,6 @@ else comes from pydicom's UID dictionary, and a UID neither knows is printed as-
 
 from __future__ import annotations
 
-from pydicom.uid import UID
-
 # Our organisation root, in one place. Placeholder until a registered root is assigned.
 PACSBOX_UID_ROOT = "1.2.826.0.1.3680043.10.1526"
 # PS3.7 D.3.3.2: identifies the implementation (software and version) in every association.
@@ -112,7 +110,7 @@ _SHORT_NAMES.update(_SOP_CLASSES)
 
 def uid_keyword(uid: str) -> str:
     """The DCMTK-style short name of ``uid`` without the '=', or '' when no name is known."""
-    return _SHORT_NAMES.get(uid) or UID(uid).keyword
+    return _SHORT_NAMES.get(uid) or _pydicom_uid(uid).keyword
 
 
 def uid_name(uid: str) -> str:
@@ -125,10 +123,18 @@ def uid_description(uid: str) -> str:
     """A UID's name for sentences: DCMTK's words for transfer syntaxes ('Little Endian
     Explicit'), the standard's for the rest ('CT Image Storage'); an unknown UID as-is."""
     known = _TRANSFER_SYNTAXES.get(uid)
-    return known[1] if known else UID(uid).name
+    return known[1] if known else _pydicom_uid(uid).name
 
 
 def transfer_syntax_description(uid: str) -> str:
     """DCMTK's long name of a transfer syntax ('JPEG Lossless, Non-hierarchical, 1st Order
     Prediction'), else pydicom's name; a UID neither knows is returned as-is."""
     return uid_description(uid)
+
+
+def _pydicom_uid(uid: str):
+    """pydicom's UID, imported on first use: importing pydicom costs a tool 0.2 s at start-up
+    (numpy and the codecs), and most runs print no name that needs its dictionary."""
+    from pydicom.uid import UID
+
+    return UID(uid)

@@ -367,3 +367,19 @@ def test_storescp_accepts_what_we_say(key: str, tmp_path, tmp_port) -> None:
             (offer,), accepted = proposed_and_accepted(cp.stderr + cp.stdout)
             expected = next(ts for ts in SCP_PREFERENCES[key] if ts in offer)
             assert accepted == {1: expected}, (scu_key, cp.stderr)
+
+
+def test_transfer_syntax_strings_equal_pydicoms_constants():
+    """syntaxes.py spells the UIDs out (no pydicom import at start-up); they must not drift."""
+    from pydicom import uid as pu
+
+    import pacsbox.syntaxes as syntaxes
+
+    names = [n for n in dir(pu) if hasattr(syntaxes, n) and not n.startswith("_")]
+    assert len(names) > 20
+    for name in names:
+        ours, theirs = getattr(syntaxes, name), getattr(pu, name)
+        if isinstance(theirs, list):
+            assert list(ours) == [str(u) for u in theirs], name
+        elif isinstance(theirs, str):
+            assert ours == str(theirs), name

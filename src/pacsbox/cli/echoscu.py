@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from pydicom.uid import (
+from ..errors import PacsboxError
+from ..log import log
+from ..net.association import Association, Timeouts
+from ..net.requestor import build_rq
+from ..services.verification import VERIFICATION, echo
+from ..syntaxes import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -15,12 +20,6 @@ from pydicom.uid import (
     JPEGLosslessSV1,
     RLELossless,
 )
-
-from ..errors import PacsboxError
-from ..log import log
-from ..net.association import Association, Timeouts
-from ..net.requestor import build_rq
-from ..services.verification import VERIFICATION, echo
 from .common import (
     DcmtkArgumentParser,
     add_general_options,

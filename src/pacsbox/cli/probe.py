@@ -11,7 +11,12 @@ import asyncio
 import json
 import sys
 
-from pydicom.uid import (
+from ..errors import PacsboxError
+from ..net.association import Association, Timeouts
+from ..net.requestor import build_rq
+from ..services.verification import VERIFICATION
+from ..sopclasses import storage_sop_classes
+from ..syntaxes import (
     JPEG2000,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -24,12 +29,6 @@ from pydicom.uid import (
     JPEGLSLossless,
     RLELossless,
 )
-
-from ..errors import PacsboxError
-from ..net.association import Association, Timeouts
-from ..net.requestor import build_rq
-from ..services.verification import VERIFICATION
-from ..sopclasses import STORAGE_SOP_CLASSES
 from ..uids import uid_description, uid_name
 from ..ul.negotiation import MAX_CONTEXTS
 from .common import (
@@ -66,7 +65,7 @@ def parser() -> DcmtkArgumentParser:
 
 
 async def probe(args) -> dict[str, list[str]]:
-    classes = args.sop_class or sorted(STORAGE_SOP_CLASSES | {VERIFICATION})
+    classes = args.sop_class or sorted(storage_sop_classes() | {VERIFICATION})
     pairs = [(sop, ts) for sop in classes for ts in PROBED_SYNTAXES]
     timeouts = Timeouts(
         connect=args.timeout, acse=args.acse_timeout, idle=args.socket_timeout or None

@@ -27,7 +27,7 @@ from ..services.storage_scu import (
     scan,
     store_file,
 )
-from ..sopclasses import STORAGE_SOP_CLASSES
+from ..sopclasses import storage_sop_classes
 from ..syntaxes import SCU_PROPOSALS, storescu_contexts
 from ..ul.negotiation import MAX_CONTEXTS
 from .common import (
@@ -87,7 +87,7 @@ def proposals_for(args, infos) -> list[tuple[str, tuple[str, ...]]]:
         # DCMTK storescu's old habit: everything it might send, within one association's room
         wanted = SCU_PROPOSALS[args.propose] if args.propose else FALLBACKS
         have = {p[0] for p in proposals}
-        for sop_class in sorted(STORAGE_SOP_CLASSES - have):
+        for sop_class in sorted(storage_sop_classes() - have):
             if len(proposals) >= MAX_CONTEXTS:
                 break
             proposals.append((sop_class, wanted))

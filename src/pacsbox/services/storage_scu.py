@@ -14,8 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
 from ..dicomfile import FileInfo, NotDicomError, read_file_info
 from ..dimse import CStoreRQ
 from ..dimse.status import StatusCategory, describe
@@ -23,13 +21,13 @@ from ..errors import PacsboxError
 from ..log import log
 from ..net.association import Association
 from ..sopclasses import modality_prefix
-from ..transcode import TranscodeError, can_transcode, transcode
+from ..syntaxes import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from ..uids import transfer_syntax_description, uid_description
 from ..ul.diagnosis import DCMTK_ACCEPT_OPTIONS
 from ..ul.negotiation import MAX_CONTEXTS, AgreedContext
 
-EXPLICIT = str(ExplicitVRLittleEndian)
-IMPLICIT = str(ImplicitVRLittleEndian)
+EXPLICIT = ExplicitVRLittleEndian
+IMPLICIT = ImplicitVRLittleEndian
 FALLBACKS = (EXPLICIT, IMPLICIT)
 
 
@@ -161,6 +159,8 @@ def choose_context(assoc: Association, info: FileInfo) -> tuple[AgreedContext, b
             FALLBACKS.index(c.transfer_syntax) if c.transfer_syntax in FALLBACKS else 0,
         ),
     )
+    from ..transcode import can_transcode  # pydicom's codecs: loaded only when converting
+
     for context in ranked:
         if can_transcode(info.transfer_syntax, context.transfer_syntax):
             return context, True
@@ -207,6 +207,8 @@ async def store_file(
             transfer_syntax_description(info.transfer_syntax),
             transfer_syntax_description(context.transfer_syntax),
         )
+        from ..transcode import TranscodeError, transcode
+
         try:
             dataset = transcode(info.path, context.transfer_syntax)
         except TranscodeError as exc:

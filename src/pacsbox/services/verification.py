@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pydicom.uid import ImplicitVRLittleEndian
-
 from ..dimse import CEchoRQ, CEchoRSP
 from ..dimse.status import describe
 from ..log import log
 from ..net.association import Association, RequestHandler
+from ..syntaxes import ImplicitVRLittleEndian
 from ..ul.negotiation import AgreedContext
 
 VERIFICATION = "1.2.840.10008.1.1"
 
 # echoscu proposes only Implicit VR Little Endian, the DICOM default (PS3.5 10.1)
-ECHO_PROPOSAL = (VERIFICATION, (str(ImplicitVRLittleEndian),))
+ECHO_PROPOSAL = (VERIFICATION, (ImplicitVRLittleEndian,))
 
 
 class VerificationSCP(RequestHandler):

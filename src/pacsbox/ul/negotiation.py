@@ -10,12 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pydicom.uid import (
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-)
-
+from ..syntaxes import UNCOMPRESSED  # DCMTK's default order: explicit LE, explicit BE, implicit
 from .pdu import (
     AAssociateAC,
     AAssociateRQ,
@@ -28,7 +23,6 @@ from .pdu import (
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: context IDs are odd integers 1..255
 
 # DCMTK's default: explicit VR in local (little) byte order first, then big endian, then implicit.
-UNCOMPRESSED = (str(ExplicitVRLittleEndian), str(ExplicitVRBigEndian), str(ImplicitVRLittleEndian))
 
 
 class NegotiationError(ValueError):
