@@ -103,6 +103,9 @@ class RequestHandler:
     ) -> None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the handler holds (the server is stopping)."""
+
 
 @dataclass(slots=True)
 class Operation:

@@ -95,6 +95,8 @@ class Server:
             )
         if self._server is not None:
             await self._server.wait_closed()
+        for handler in {id(h): h for h in self.config.handlers.values()}.values():
+            handler.close()
 
     async def __aenter__(self) -> Server:
         return self
