@@ -702,3 +702,29 @@ def test_storescu_refused_association_gives_non_zero_exit(samples, tmp_path):
     assert cp.returncode != 0
     assert "Association Rejected" in cp.stderr
     assert listing(tmp_path) == []
+
+
+async def test_storescp_survives_its_folder_being_cleaned_and_removed(samples, tmp_path):
+    """Someone empties the output folder (spare temp file included), then removes it: the
+    next C-STOREs still succeed, then fail with 0xA700 and a reason; nothing crashes."""
+    import shutil
+
+    ct = samples["ct"]
+    data = dataset_bytes(ct.path)
+    out = tmp_path / "out"
+    out.mkdir()
+    async with in_process_storescp("-od", str(out)) as server:
+        await server.start("127.0.0.1", 0)
+        async with await connect_ct(server.port) as assoc:
+            context = assoc.context_for(CT_IMAGE_STORAGE).context_id
+            rsp, _ = await assoc.request_one(context, store_rq(assoc, ct), data)
+            assert rsp.status == 0x0000
+            for entry in out.iterdir():  # the spare temp file goes too
+                entry.unlink()
+            rsp, _ = await assoc.request_one(context, store_rq(assoc, ct), data)
+            assert rsp.status == 0x0000
+            assert listing(out) == [ct.stored_name]
+            shutil.rmtree(out)
+            rsp, _ = await assoc.request_one(context, store_rq(assoc, ct), data)
+            assert rsp.status == 0xA700
+            assert "cannot" in rsp.error_comment

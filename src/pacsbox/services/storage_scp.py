@@ -8,6 +8,7 @@ the association goes on; a peer that aborts mid-transfer leaves no file behind.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import struct
@@ -104,6 +105,22 @@ def create_temp(directory: Path) -> tuple[Path, int]:
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
 
 
+class FailedSink:
+    """The temp file could not be created: the data set is received and dropped, and the
+    C-STORE is answered with the reason."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def write(self, data: memoryview) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
 class NullSink:
     """--ignore: receive and count, store nothing."""
 
@@ -157,8 +174,19 @@ class StorageSCP(RequestHandler):
             sending_ae=calling,
             receiving_ae=called,
         )
-        temp, self._spare = self._spare or create_temp(self.output_dir), None
+        try:
+            temp, self._spare = self._take_spare() or create_temp(self.output_dir), None
+        except OSError as exc:  # answered with 0xA700 once the data set has arrived
+            return FailedSink(exc)
         return TempFileSink(temp, meta)
+
+    def _take_spare(self) -> tuple[Path, int] | None:
+        """The spare temp file, if it is still there (someone may have cleaned the folder)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and os.fstat(spare[1]).st_nlink == 0:
+            os.close(spare[1])
+            return None
+        return spare
 
     async def handle(
         self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
@@ -178,7 +206,8 @@ class StorageSCP(RequestHandler):
             ),
         )
         if self._spare is None and not self.ignore:
-            self._spare = create_temp(self.output_dir)
+            with contextlib.suppress(OSError):  # no spare: the next instance makes its own
+                self._spare = create_temp(self.output_dir)
 
     def close(self) -> None:
         """Remove the spare temp file."""
@@ -193,6 +222,10 @@ class StorageSCP(RequestHandler):
             memory, sink = sink, self.open_sink(assoc, context, request)
             sink.write(memoryview(memory))
         calling = assoc.rq.calling_ae_title if assoc.rq else ""
+        if isinstance(sink, FailedSink):
+            log.error("Cannot store %s: %s", request.affected_sop_instance_uid, sink.error)
+            reason = sink.error.strerror or str(sink.error)
+            return OUT_OF_RESOURCES, f"cannot create file: {reason}"[:64]
         if isinstance(sink, NullSink):
             self._stored(StoredInstance(None, request.affected_sop_class_uid,
                                         request.affected_sop_instance_uid, context.transfer_syntax,
