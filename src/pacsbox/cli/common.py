@@ -59,6 +59,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+# Our SCPs ask for the largest PDUs DCMTK allows: a sender then cuts a 512 KB image into 4
+# PDUs instead of 32, and each PDU costs us Python work (peers may always send smaller ones).
+SCP_MAX_PDU = 131072
+
+
 def pdu_size(text: str) -> int:
     value = int(text)
     if not 4096 <= value <= 131072:

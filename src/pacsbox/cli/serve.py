@@ -21,7 +21,13 @@ from ..services.verification import VERIFICATION, VerificationSCP
 from ..sopclasses import STORAGE_SOP_CLASSES
 from ..syntaxes import DEFLATED, LOSSLESS_COMPRESSED, LOSSY_COMPRESSED
 from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
-from .common import DcmtkArgumentParser, add_general_options, configure_logging, pdu_size
+from .common import (
+    SCP_MAX_PDU,
+    DcmtkArgumentParser,
+    add_general_options,
+    configure_logging,
+    pdu_size,
+)
 
 
 def parser() -> DcmtkArgumentParser:
@@ -42,7 +48,11 @@ def parser() -> DcmtkArgumentParser:
         "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
     )
     p.add_argument(
-        "-pdu", "--max-pdu", type=pdu_size, default=16384, help="max receive PDU (default: 16384)"
+        "-pdu",
+        "--max-pdu",
+        type=pdu_size,
+        default=SCP_MAX_PDU,
+        help=f"max receive PDU (default: {SCP_MAX_PDU})",
     )
     p.add_argument("-ts", "--socket-timeout", type=int, default=60,
                    help="abort an association silent for this long (0: never; default 60)")  # fmt: skip

@@ -20,7 +20,13 @@ from ..services.storage_scp import StorageSCP
 from ..services.verification import VERIFICATION, VerificationSCP
 from ..sopclasses import STORAGE_SOP_CLASSES
 from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
-from .common import DcmtkArgumentParser, add_general_options, configure_logging, pdu_size
+from .common import (
+    SCP_MAX_PDU,
+    DcmtkArgumentParser,
+    add_general_options,
+    configure_logging,
+    pdu_size,
+)
 from .syntax_options import add_scp_syntax_options, scp_preference
 
 
@@ -61,8 +67,8 @@ def parser() -> DcmtkArgumentParser:
         "-pdu",
         "--max-pdu",
         type=pdu_size,
-        default=16384,
-        help="set max receive pdu (default: 16384)",
+        default=SCP_MAX_PDU,
+        help=f"set max receive pdu (4096..131072, default: {SCP_MAX_PDU}; DCMTK's is 16384)",
     )
     g.add_argument(
         "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
