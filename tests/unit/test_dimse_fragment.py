@@ -25,7 +25,7 @@ from pacsbox.dimse import (
     fragment_size,
 )
 from pacsbox.dimse.fragment import READ_SIZE
-from pacsbox.ul.pdu import PDV, PDataTF, decode_pdu, encode_pdu
+from pacsbox.ul.pdu import PDV, PDataTF, PDUReader, decode_pdu, encode_pdu
 
 STORE = CStoreRQ(
     message_id=7,
@@ -302,3 +302,28 @@ def test_fragment_errors():
         encode_message(1, STORE, None, 16384)
     with pytest.raises(DIMSEError, match="no data set follows but one was given"):
         encode_message(1, CEchoRSP(message_id_being_responded_to=1, status=0), b"x", 16384)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    max_pdu=st.sampled_from([0, 12, 100, 4096, 16384]),
+    size=st.integers(0, 70_000),
+    as_file=st.booleans(),
+)
+def test_fast_path_buffers_reassemble_to_the_same_message(max_pdu, size, as_file):
+    """encode_message_buffers (header bytes + data, one PDV per PDU) carries exactly what
+    encode_message does, within the limit, and decodes with the ordinary codec."""
+    from pacsbox.dimse import encode_message_buffers
+
+    data = pattern(size)
+    source = io.BytesIO(data) if as_file else data
+    raw = b"".join(
+        b"".join((h, bytes(d))) for h, d in encode_message_buffers(3, STORE, source, max_pdu)
+    )
+    reader = PDUReader()
+    reader.feed(raw)
+    pdus = list(reader.pdus())
+    check_limits(pdus, max_pdu)
+    events = events_of(MessageAssembler(), pdus)
+    assert events[-1].message == STORE
+    assert bytes(events[-1].dataset) == data

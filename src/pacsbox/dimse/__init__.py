@@ -14,7 +14,13 @@ from pacsbox.dimse.commands import (
     decode_command_set,
     encode_command_set,
 )
-from pacsbox.dimse.fragment import DatasetSource, encode_message, fragment, fragment_size
+from pacsbox.dimse.fragment import (
+    DatasetSource,
+    encode_message,
+    encode_message_buffers,
+    fragment,
+    fragment_size,
+)
 from pacsbox.dimse.messages import (
     DATASET_PRESENT,
     MESSAGE_NAMES,
@@ -100,6 +106,7 @@ __all__ = [
     "encode_command",
     "encode_command_set",
     "encode_message",
+    "encode_message_buffers",
     "fragment",
     "fragment_size",
     "message_name",

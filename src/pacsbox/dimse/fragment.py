@@ -9,6 +9,7 @@ Consecutive PDVs share a PDU while it stays within the peer's maximum PDU length
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -135,3 +136,48 @@ def encode_message(
             "pass the data set or set has_dataset accordingly"
         )
     return fragment(context_id, encode_command(message), dataset, max_pdu_length)
+
+
+# -- the sending fast path ---------------------------------------------------------------------
+
+_ONE_PDV_PDU = struct.Struct(">BxIIBB")  # PDU type, PDU length, PDV length, context, control
+
+
+def encode_message_buffers(
+    context_id: int,
+    message: DIMSEMessage,
+    dataset: DatasetSource | None = None,
+    max_pdu_length: int = 0,
+) -> Iterator[tuple[bytes, BytesLike]]:
+    """The message as P-DATA-TF PDUs of one PDV each (as DCMTK sends them), each given as
+    its 12 header bytes and its data: no PDV or PDU objects on the way to the socket."""
+    if message.has_dataset != (dataset is not None):
+        return iter(encode_message(context_id, message, dataset, max_pdu_length))  # the error
+    size = fragment_size(max_pdu_length)
+    pack = _ONE_PDV_PDU.pack
+
+    def pieces() -> Iterator[tuple[bytes, BytesLike]]:
+        command = _bytes_view(encode_command(message))
+        for start in range(0, len(command), size):
+            piece = command[start : start + size]
+            last = start + size >= len(command)
+            yield pack(4, len(piece) + 6, len(piece) + 2, context_id, 3 if last else 1), piece
+        if dataset is None:
+            return
+        if isinstance(dataset, bytes | bytearray | memoryview):
+            chunks: Iterator[memoryview] = (
+                iter([_bytes_view(dataset)]) if len(dataset) else iter(())
+            )
+            source = (mv[s : s + size] for mv in chunks for s in range(0, len(mv), size))
+        else:
+            source = _chunks(dataset, size)
+        pending = None
+        for piece in source:
+            if pending is not None:
+                yield pack(4, len(pending) + 6, len(pending) + 2, context_id, 0), pending
+            pending = piece
+        if pending is None:
+            pending = memoryview(b"")
+        yield pack(4, len(pending) + 6, len(pending) + 2, context_id, 2), pending
+
+    return pieces()

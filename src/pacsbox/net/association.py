@@ -27,7 +27,7 @@ from ..dimse import (
     DIMSEMessage,
     MessageAssembler,
     MessageReceived,
-    encode_message,
+    encode_message_buffers,
     message_name,
 )
 from ..dimse.status import StatusCategory, category_of
@@ -503,16 +503,22 @@ class Association(asyncio.Protocol):
         if self.closed.done() or not self._conn.is_established:
             raise self._error or NetworkError("The association is not established any more.")
         conn, transport = self._conn, self._transport
+        batch: list = []
         queued = 0
-        for pdu in encode_message(context_id, message, dataset, self.send_pdu_length):
-            conn.send_pdata(pdu)
-            queued += len(pdu.pdvs[-1].data)
+        for header, data in encode_message_buffers(
+            context_id, message, dataset, self.send_pdu_length
+        ):
+            batch += (header, data)
+            queued += len(data)
             if queued >= WRITE_BATCH:  # one write for several PDUs: fewer syscalls
+                conn.send_pdata_buffers(batch)
                 transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
-                queued = 0
+                batch, queued = [], 0
                 if not self._writable.is_set():
                     await self._wait_writable()
-        transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+        if batch:
+            conn.send_pdata_buffers(batch)
+            transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
 
     async def _wait_writable(self) -> None:
         waiter = self.loop.create_task(self._writable.wait())

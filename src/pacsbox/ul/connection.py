@@ -334,6 +334,11 @@ class Connection:
             )
         self._local("send_pdata", Event.EVT9, buffers)
 
+    def send_pdata_buffers(self, buffers: list[Buffer]) -> None:
+        """P-DATA request for P-DATA-TF PDUs the caller has encoded (the sending fast path):
+        one state check for the batch. Each PDU must fit the peer's maximum PDU length."""
+        self._local("send_pdata", Event.EVT9, buffers)
+
     def release(self) -> None:
         """A-RELEASE request (Evt11, AR-1): queue the A-RELEASE-RQ."""
         self._local("release", Event.EVT11, None)
