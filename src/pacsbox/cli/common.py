@@ -102,3 +102,48 @@ def report_failure(exc: BaseException) -> None:
         pblog.log.critical("Hint: %s", exc.diagnosis.hint)
         return
     pblog.log.critical(str(exc))
+
+
+def run_tool(parser: argparse.ArgumentParser, run, argv: list[str]) -> int:
+    """Parse, set up logging, run the tool's coroutine; failures become DCMTK-style lines."""
+    import asyncio
+
+    from ..errors import PacsboxError
+
+    args = parser.parse_args(argv)
+    configure_logging(args)
+    try:
+        return asyncio.run(run(args))
+    except (PacsboxError, ValueError) as exc:
+        report_failure(exc)
+        return 1
+
+
+async def serve_until_stopped(server, host: str, port: int, on_listening=None) -> int:
+    """Listen, call ``on_listening(server)``, serve until SIGINT/SIGTERM, then close."""
+    import asyncio
+    import contextlib
+    import signal
+
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        pblog.log.critical(
+            "Cannot listen on %s:%d: %s. Is another DICOM server using that port? "
+            "Pick another port.",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        return 1
+    if on_listening is not None:
+        on_listening(server)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    pblog.log.info("Shutting down")
+    await server.close()
+    return 0

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
-from ..errors import PacsboxError
 from ..log import log
 from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
@@ -24,8 +22,7 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
-    configure_logging,
-    report_failure,
+    run_tool,
 )
 
 # -pts n proposes the first n of these (echoscu's own order starts with the default syntax)
@@ -92,13 +89,7 @@ async def run(args) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args)
-    try:
-        return asyncio.run(run(args))
-    except (PacsboxError, ValueError) as exc:
-        report_failure(exc)
-        return 1
+    return run_tool(parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,9 @@ sent. The answer is a table (or JSON with --json).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
-from ..errors import PacsboxError
 from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
 from ..services.verification import VERIFICATION
@@ -35,8 +33,7 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
-    configure_logging,
-    report_failure,
+    run_tool,
 )
 
 PROBED_SYNTAXES = [
@@ -104,15 +101,13 @@ def show(accepted: dict[str, list[str]], as_json: bool) -> None:
     print(f"{len(accepted) - refused} SOP classes accepted, {refused} refused.")
 
 
-def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args)
-    try:
-        show(asyncio.run(probe(args)), args.json)
-    except (PacsboxError, ValueError) as exc:
-        report_failure(exc)
-        return 1
+async def run(args) -> int:
+    show(await probe(args), args.json)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_tool(parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,10 @@ what it receives under ``--data`` (default ./pacs-data), streamed to disk as it 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 
 from ..dimse import CEchoRQ, CStoreRQ
-from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
 from ..services.storage_scp import StorageSCP
@@ -25,8 +21,9 @@ from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
     add_general_options,
-    configure_logging,
     pdu_size,
+    run_tool,
+    serve_until_stopped,
 )
 
 
@@ -92,39 +89,24 @@ def server_config(args) -> ServerConfig:
 async def run(args) -> int:
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
-    server = Server(server_config(args))
-    try:
-        await server.start(args.host, args.port)
-    except OSError as exc:
-        log.critical(
-            "Cannot listen on %s:%d: %s. Is another DICOM server using that port? Pick another with --port.",
-            args.host,
-            args.port,
-            exc.strerror or exc,
-        )
-        return 1
+    return await serve_until_stopped(
+        Server(server_config(args)), args.host, args.port, lambda server: banner(args, server)
+    )
+
+
+def banner(args, server: Server) -> None:
+    data = Path(args.data).resolve()
     print(
         f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification, Storage).\n"
-        f"Received instances go to {data.resolve()}\n"
+        f"Received instances go to {data}\n"
         f"Test it with:  pacsbox echoscu -aec {args.aet} localhost {server.port}   "
         f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
         flush=True,
     )
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("Shutting down")
-    await server.close()
-    return 0
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args)
-    return asyncio.run(run(args))
+    return run_tool(parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,6 @@ associations are served at once (DCMTK's --fork is neither needed nor used).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 
@@ -24,8 +21,9 @@ from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
     add_general_options,
-    configure_logging,
     pdu_size,
+    run_tool,
+    serve_until_stopped,
 )
 from .syntax_options import add_scp_syntax_options, scp_preference
 
@@ -121,30 +119,11 @@ async def run(args) -> int:
             args.output_directory,
         )
         return 1
-    server = Server(server_config(args))
-    try:
-        await server.start(args.host, args.port)
-    except OSError as exc:
-        log.critical(
-            "cannot listen on port %d: %s (is another server using it?)",
-            args.port,
-            exc.strerror or exc,
-        )
-        return 1
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.close()
-    return 0
+    return await serve_until_stopped(Server(server_config(args)), args.host, args.port)
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args)
-    return asyncio.run(run(args))
+    return run_tool(parser(), run, argv)
 
 
 if __name__ == "__main__":

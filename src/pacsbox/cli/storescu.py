@@ -6,7 +6,6 @@ syntax was accepted as they are on disk, and transcodes the others instead of fa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -14,7 +13,6 @@ from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
-from ..errors import PacsboxError
 from ..log import log
 from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
@@ -34,9 +32,8 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
-    configure_logging,
     pdu_size,
-    report_failure,
+    run_tool,
 )
 from .syntax_options import add_scu_syntax_options
 
@@ -176,13 +173,7 @@ def _summary(results: list[StoreResult], args) -> None:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    configure_logging(args)
-    try:
-        return asyncio.run(run(args))
-    except (PacsboxError, ValueError) as exc:
-        report_failure(exc)
-        return 1
+    return run_tool(parser(), run, argv)
 
 
 if __name__ == "__main__":
