@@ -9,6 +9,7 @@ transcoded to a syntax the peer accepted.
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..uids import transfer_syntax_description, uid_description
 from ..ul.diagnosis import DCMTK_ACCEPT_OPTIONS
 from ..ul.negotiation import MAX_CONTEXTS, AgreedContext
 
+MAP_LIMIT = 64 << 20  # files up to this size are sent from a memory map
 EXPLICIT = ExplicitVRLittleEndian
 IMPLICIT = ImplicitVRLittleEndian
 FALLBACKS = (EXPLICIT, IMPLICIT)
@@ -218,8 +220,20 @@ async def store_file(
         result_status = await _send(assoc, context, info, dataset)
     else:
         with open(info.path, "rb") as fp:
-            fp.seek(info.dataset_offset)
-            result_status = await _send(assoc, context, info, fp)
+            if 0 < info.dataset_length <= MAP_LIMIT:
+                # mapped, the file's pages go to the socket with one copy (the transport's);
+                # read() into fresh buffers cost more than the sending itself
+                with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    view = memoryview(mapped)
+                    try:
+                        result_status = await _send(
+                            assoc, context, info, view[info.dataset_offset :]
+                        )
+                    finally:
+                        view.release()
+            else:  # a large file streams through in pieces: memory stays flat
+                fp.seek(info.dataset_offset)
+                result_status = await _send(assoc, context, info, fp)
     result.status, comment = result_status
     status_info = describe(result.status, "storage")
     if status_info.category is StatusCategory.SUCCESS:

@@ -1,0 +1,23 @@
+"""Configuration files: DCMTK's dcmqrscp.cfg (read as dcmqrscp reads it, and written back)."""
+
+from pacsbox.config.dcmqrscp import (
+    Access,
+    ConfigError,
+    DcmqrscpConfig,
+    Host,
+    StorageArea,
+    dump,
+    load,
+    parse,
+)
+
+__all__ = [
+    "Access",
+    "ConfigError",
+    "DcmqrscpConfig",
+    "Host",
+    "StorageArea",
+    "dump",
+    "load",
+    "parse",
+]
