@@ -515,7 +515,7 @@ class _Parser:
         if not self.hosts:
             return self.error(
                 f'symbolic name "{value}" in the {what}, but no HostTable entry is defined before this line (dcmqrscp: No symbolic names defined)',
-                "define it in a HostTable that comes before this table",
+                f'define "{value} = (AETITLE, hostname, port)" in a HostTable above this line',
             )
         close = [n for n in self.hosts if n.lower() == value.lower()]
         hint = (
