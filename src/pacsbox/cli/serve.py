@@ -12,11 +12,10 @@ from pathlib import Path
 from ..dimse import CEchoRQ, CStoreRQ
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
-from ..services.storage_scp import StorageSCP
-from ..services.verification import VERIFICATION, VerificationSCP
-from ..sopclasses import STORAGE_SOP_CLASSES
+from ..services.storage_scp import StorageSCP, storage_policy
+from ..services.verification import VerificationSCP
 from ..syntaxes import DEFLATED, LOSSLESS_COMPRESSED, LOSSY_COMPRESSED
-from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
+from ..ul.negotiation import UNCOMPRESSED
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
@@ -73,11 +72,7 @@ ACCEPTED_SYNTAXES = (
 def server_config(args) -> ServerConfig:
     return ServerConfig(
         ae_title=args.aet,
-        policy=AcceptorPolicy(
-            abstract_syntaxes=frozenset(STORAGE_SOP_CLASSES | {VERIFICATION}),
-            transfer_syntaxes=ACCEPTED_SYNTAXES,
-            transfer_syntaxes_for={VERIFICATION: UNCOMPRESSED},
-        ),
+        policy=storage_policy(ACCEPTED_SYNTAXES),
         handlers={CEchoRQ: VerificationSCP(), CStoreRQ: StorageSCP(args.data)},
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,

@@ -13,10 +13,8 @@ from ..dimse import CEchoRQ, CStoreRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
-from ..services.storage_scp import StorageSCP
-from ..services.verification import VERIFICATION, VerificationSCP
-from ..sopclasses import STORAGE_SOP_CLASSES
-from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy
+from ..services.storage_scp import StorageSCP, storage_policy
+from ..services.verification import VerificationSCP
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
@@ -89,15 +87,9 @@ def parser() -> DcmtkArgumentParser:
 
 
 def server_config(args) -> ServerConfig:
-    storage = STORAGE_SOP_CLASSES | {VERIFICATION}
-    policy = AcceptorPolicy(
-        abstract_syntaxes=None if args.promiscuous else frozenset(storage),
-        transfer_syntaxes=scp_preference(args),
-        transfer_syntaxes_for={VERIFICATION: UNCOMPRESSED},
-    )
     return ServerConfig(
         ae_title=args.aetitle,
-        policy=policy,
+        policy=storage_policy(scp_preference(args), promiscuous=args.promiscuous),
         handlers={
             CEchoRQ: VerificationSCP(),
             CStoreRQ: StorageSCP(

@@ -140,13 +140,18 @@ class CGetRQ(_Request):
 
 
 @_message
-class CGetRSP(_Response):
-    command_field = 0x8010
-    section = "PS3.7 9.3.3.2"
+class _RetrieveRSP(_Response):
+    # PS3.7 9.3.3.2 / 9.3.4.2: the sub-operation counters of C-GET and C-MOVE responses
     number_of_remaining_suboperations: int | None = None
     number_of_completed_suboperations: int | None = None
     number_of_failed_suboperations: int | None = None
     number_of_warning_suboperations: int | None = None
+
+
+@_message
+class CGetRSP(_RetrieveRSP):
+    command_field = 0x8010
+    section = "PS3.7 9.3.3.2"
 
 
 @_message
@@ -160,13 +165,9 @@ class CMoveRQ(_Request):
 
 
 @_message
-class CMoveRSP(_Response):
+class CMoveRSP(_RetrieveRSP):
     command_field = 0x8021
     section = "PS3.7 9.3.4.2"
-    number_of_remaining_suboperations: int | None = None
-    number_of_completed_suboperations: int | None = None
-    number_of_failed_suboperations: int | None = None
-    number_of_warning_suboperations: int | None = None
 
 
 @_message

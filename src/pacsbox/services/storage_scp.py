@@ -27,9 +27,10 @@ from ..dicomfile import dataset_encoding, file_meta_bytes
 from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
-from ..sopclasses import modality_prefix
+from ..services.verification import VERIFICATION
+from ..sopclasses import modality_prefix, storage_sop_classes
 from ..syntaxes import DEFLATED
-from ..ul.negotiation import AgreedContext
+from ..ul.negotiation import UNCOMPRESSED, AcceptorPolicy, AgreedContext
 
 # PS3.4 B.2.3 / PS3.7 C: the statuses this SCP sends
 SUCCESS = 0x0000
@@ -134,6 +135,19 @@ class NullSink:
 
     def discard(self) -> None:
         pass
+
+
+def storage_policy(
+    transfer_syntaxes: tuple[str, ...], *, promiscuous: bool = False
+) -> AcceptorPolicy:
+    """What a storage SCP accepts: every Storage SOP class (any class with ``promiscuous``,
+    DCMTK's -pm) in ``transfer_syntaxes`` (our preference order), and Verification."""
+    classes = None if promiscuous else frozenset(storage_sop_classes() | {VERIFICATION})
+    return AcceptorPolicy(
+        abstract_syntaxes=classes,
+        transfer_syntaxes=transfer_syntaxes,
+        transfer_syntaxes_for={VERIFICATION: UNCOMPRESSED},
+    )
 
 
 class StorageSCP(RequestHandler):
