@@ -6,6 +6,8 @@ what it receives under ``--data`` (default ./pacs-data), streamed to disk as it 
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -91,10 +93,12 @@ async def run(args) -> int:
 
 def banner(args, server: Server) -> None:
     data = Path(args.data).resolve()
+    # after `make serve` pacsbox is in .venv/bin, not on PATH: show the command that works
+    exe = "pacsbox" if shutil.which("pacsbox") else os.path.relpath(sys.argv[0])
     print(
         f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification, Storage).\n"
         f"Received instances go to {data}\n"
-        f"Test it with:  pacsbox echoscu -aec {args.aet} localhost {server.port}   "
+        f"Test it with:  {exe} echoscu -aec {args.aet} localhost {server.port}   "
         f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
         flush=True,
     )
