@@ -151,3 +151,28 @@ async def test_unsupported_service_gets_unrecognized_operation_and_association_g
         )
         rsp, _ = await assoc.request_one(ct.context_id, store, b"x")
         assert rsp.status == 0
+
+
+class BrokenStore(RequestHandler):
+    """A handler with a bug: it raises before answering."""
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        raise RuntimeError("a bug in a handler")
+
+
+async def test_a_handler_bug_fails_that_request_and_the_association_goes_on():
+    server = await serve({CStoreRQ: BrokenStore(), CFindRQ: CountingFind(1)})
+    async with server, await connect(server.port) as assoc:
+        ct = assoc.context_for(CT)
+        store = CStoreRQ(
+            message_id=assoc.next_message_id(),
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2",
+        )
+        rsp, _ = await assoc.request_one(ct.context_id, store, b"x")
+        assert rsp.status == 0x0110
+        assert "a bug in a handler" in rsp.error_comment
+        assert rsp.affected_sop_instance_uid == "1.2"
+        find = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        rsp, _ = await assoc.request_one(assoc.context_for(FIND).context_id, find, b"Q")
+        assert rsp.status == 0x0000

@@ -441,10 +441,13 @@ class Association(asyncio.Protocol):
                 await handler.handle(self, context, request, dataset)
             except (AssociationAbortedError, NetworkError):
                 return
-            except Exception:
+            except Exception as exc:
+                # a bug of ours: this request fails with a status, the association goes on
                 log.exception("Error while serving %s", message_name(request))
-                self.abort(source=AbortSource.SERVICE_PROVIDER)
-                return
+                try:
+                    await self._respond_failure(context, request, 0x0110, f"pacsbox error: {exc!r}")
+                except (AssociationAbortedError, NetworkError):
+                    return
             finally:
                 self._operations.pop(message_id, None)
 
@@ -453,22 +456,31 @@ class Association(asyncio.Protocol):
         return self._operations.get(message_id)
 
     async def _refuse_unsupported(self, context: AgreedContext, request: DIMSEMessage) -> None:
+        log.warning("Refusing %s: no service for it here", message_name(request))
+        # PS3.7 C.5.5 unrecognized operation
+        await self._respond_failure(
+            context, request, 0x0211, "This SCP does not provide this DIMSE service"
+        )
+
+    async def _respond_failure(
+        self, context: AgreedContext, request: DIMSEMessage, status: int, comment: str
+    ) -> None:
+        """Answer ``request`` with a failure ``status`` (its own response type)."""
         from ..dimse.messages import MESSAGE_TYPES
 
         rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
         if rsp_type is None:
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        log.warning("Refusing %s: no service for it here", message_name(request))
-        await self.send(
-            context.context_id,
-            rsp_type(
-                message_id_being_responded_to=request.message_id,  # type: ignore[attr-defined]
-                status=0x0211,  # PS3.7 C.5.5 unrecognized operation
-                affected_sop_class_uid=getattr(request, "affected_sop_class_uid", None),
-                error_comment="This SCP does not provide this DIMSE service",
-            ),
-        )
+        fields = {
+            "message_id_being_responded_to": request.message_id,  # type: ignore[attr-defined]
+            "status": status,
+            "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None),
+            "error_comment": comment[:64],
+        }
+        if hasattr(request, "affected_sop_instance_uid"):
+            fields["affected_sop_instance_uid"] = request.affected_sop_instance_uid
+        await self.send(context.context_id, rsp_type(**fields))
 
     # -- sending -------------------------------------------------------------------------------
 
