@@ -263,3 +263,16 @@ SCP_PREFERENCES: dict[str, tuple[str, ...]] = {
         *UNCOMPRESSED,
     ),
 }
+
+
+# An archive keeps what it is sent as it was sent: every syntax is accepted; where a peer
+# offers several in one context, uncompressed first, then lossless, and lossy last (so no
+# sender is ever asked to compress lossily on our account). pacsbox serve's policy, and
+# pacsbox dcmqrscp's when no +x option is given (DCMTK's dcmqrscp accepts only uncompressed
+# syntaxes then, which is how the tutorial's JPEG lossless store fails).
+ARCHIVE_PREFERENCE: tuple[str, ...] = (
+    *UNCOMPRESSED,
+    *sorted(DEFLATED),
+    *sorted(LOSSLESS_COMPRESSED),
+    *sorted(LOSSY_COMPRESSED),
+)

@@ -16,8 +16,7 @@ from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
 from ..services.storage_scp import StorageSCP, storage_policy
 from ..services.verification import VerificationSCP
-from ..syntaxes import DEFLATED, LOSSLESS_COMPRESSED, LOSSY_COMPRESSED
-from ..ul.negotiation import UNCOMPRESSED
+from ..syntaxes import ARCHIVE_PREFERENCE
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
@@ -60,21 +59,10 @@ def parser() -> DcmtkArgumentParser:
     return p
 
 
-# An archive keeps what it is sent as it was sent: every syntax is accepted; where a peer
-# offers several in one context, uncompressed first, then lossless, and lossy last (so no
-# sender is ever asked to compress lossily on our account).
-ACCEPTED_SYNTAXES = (
-    *UNCOMPRESSED,
-    *sorted(DEFLATED),
-    *sorted(LOSSLESS_COMPRESSED),
-    *sorted(LOSSY_COMPRESSED),
-)
-
-
 def server_config(args) -> ServerConfig:
     return ServerConfig(
         ae_title=args.aet,
-        policy=storage_policy(ACCEPTED_SYNTAXES),
+        policy=storage_policy(ARCHIVE_PREFERENCE),
         handlers={CEchoRQ: VerificationSCP(), CStoreRQ: StorageSCP(args.data)},
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,

@@ -445,7 +445,7 @@ class Association(asyncio.Protocol):
                 # a bug of ours: this request fails with a status, the association goes on
                 log.exception("Error while serving %s", message_name(request))
                 try:
-                    await self._respond_failure(context, request, 0x0110, f"pacsbox error: {exc!r}")
+                    await self.respond_failure(context, request, 0x0110, f"pacsbox error: {exc!r}")
                 except (AssociationAbortedError, NetworkError):
                     return
             finally:
@@ -458,11 +458,11 @@ class Association(asyncio.Protocol):
     async def _refuse_unsupported(self, context: AgreedContext, request: DIMSEMessage) -> None:
         log.warning("Refusing %s: no service for it here", message_name(request))
         # PS3.7 C.5.5 unrecognized operation
-        await self._respond_failure(
+        await self.respond_failure(
             context, request, 0x0211, "This SCP does not provide this DIMSE service"
         )
 
-    async def _respond_failure(
+    async def respond_failure(
         self, context: AgreedContext, request: DIMSEMessage, status: int, comment: str
     ) -> None:
         """Answer ``request`` with a failure ``status`` (its own response type)."""
