@@ -1,0 +1,30 @@
+"""The PACS archive. So far its index: patients, studies, series and instances on SQLite or
+PostgreSQL, with each instance's header as DICOM JSON (``Index``)."""
+
+from .header import HeaderError
+from .index import (
+    DEFAULT_URL,
+    AddOutcome,
+    AddResult,
+    ArchiveIndexError,
+    AreaStudy,
+    Index,
+    IndexStats,
+    InstanceRecord,
+    OnDuplicate,
+    StudyRecord,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "AddOutcome",
+    "AddResult",
+    "ArchiveIndexError",
+    "AreaStudy",
+    "HeaderError",
+    "Index",
+    "IndexStats",
+    "InstanceRecord",
+    "OnDuplicate",
+    "StudyRecord",
+]

@@ -1,0 +1,164 @@
+"""What the index takes from an instance's header: the matching attributes, decoded, and the
+whole header as DICOM JSON (PS3.18 F.2).
+
+The header comes as the storage SCP parsed it: raw elements, converted only when read. pydicom
+decodes text with the data set's Specific Character Set (PS3.5 6.1) when an element is read, so
+names arrive here as Unicode whatever the sender's character set (ISO_IR 100, ISO_IR 192,
+ISO 2022 IR 87, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+# Binary values longer than this (base64 characters) become a BulkDataURI placeholder in the
+# JSON header instead of InlineBinary: the bytes stay in the file.
+BULK_DATA_THRESHOLD = 1024
+
+# Pixel Data and its float variants (PS3.5 8): never part of the indexed header.
+_PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+class HeaderError(ValueError):
+    """The header lacks what the index needs to place the instance."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderValues:
+    """The attributes the index keeps as columns, decoded, "" when absent."""
+
+    patient_id: str
+    issuer: str
+    patient_name: str
+    birth_date: str
+    sex: str
+    study_instance_uid: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_id: str
+    study_description: str
+    referring_physician: str
+    series_instance_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    body_part: str
+    series_date: str
+    series_time: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+
+
+def _text(ds: Dataset, tag: int) -> str:
+    """The element's value as text ("" if absent, empty or undecodable); NUL characters
+    dropped, since PostgreSQL text cannot hold them."""
+    if tag not in ds:
+        return ""
+    try:
+        value = ds[tag].value
+    except Exception:  # a malformed value must not refuse the instance: the file keeps it
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    elif (
+        not isinstance(value, str)
+        and hasattr(value, "__iter__")
+        and not hasattr(value, "family_name")
+    ):
+        value = "\\".join(str(v) for v in value)  # multi-valued: DICOM's separator
+    text = str(value)
+    return text.replace("\x00", "").strip() if "\x00" in text else text.strip()
+
+
+def _int(ds: Dataset, tag: int) -> int | None:
+    text = _text(ds, tag)
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def header_values(ds: Dataset) -> HeaderValues:
+    """The index columns of ``ds``; raises HeaderError without the three UIDs that place it."""
+    values = HeaderValues(
+        patient_id=_text(ds, 0x00100020),
+        issuer=_text(ds, 0x00100021),
+        patient_name=_text(ds, 0x00100010),
+        birth_date=_text(ds, 0x00100030),
+        sex=_text(ds, 0x00100040),
+        study_instance_uid=_text(ds, 0x0020000D),
+        study_date=_text(ds, 0x00080020),
+        study_time=_text(ds, 0x00080030),
+        accession_number=_text(ds, 0x00080050),
+        study_id=_text(ds, 0x00200010),
+        study_description=_text(ds, 0x00081030),
+        referring_physician=_text(ds, 0x00080090),
+        series_instance_uid=_text(ds, 0x0020000E),
+        modality=_text(ds, 0x00080060),
+        series_number=_int(ds, 0x00200011),
+        series_description=_text(ds, 0x0008103E),
+        body_part=_text(ds, 0x00180015),
+        series_date=_text(ds, 0x00080021),
+        series_time=_text(ds, 0x00080031),
+        sop_instance_uid=_text(ds, 0x00080018),
+        sop_class_uid=_text(ds, 0x00080016),
+        instance_number=_int(ds, 0x00200013),
+    )
+    missing = [
+        name
+        for name, value in (
+            ("SOP Instance UID", values.sop_instance_uid),
+            ("Study Instance UID", values.study_instance_uid),
+            ("Series Instance UID", values.series_instance_uid),
+        )
+        if not value
+    ]
+    if missing:
+        raise HeaderError(
+            f"the data set of SOP instance {values.sop_instance_uid or '(none)'} has no "
+            f"{' and no '.join(missing)}, so the archive cannot place it in a study and series; "
+            "the sender must include them (PS3.4 C.6.1.1)"
+        )
+    return values
+
+
+def bulk_data_uri(element: DataElement) -> str:
+    """The BulkDataURI placeholder of a large binary value: relative to the instance, as a
+    WADO-RS bulk data resource would be; the bytes are read from the instance's file."""
+    return f"bulkdata/{element.tag:08X}"
+
+
+def header_json(ds: Dataset) -> dict[str, Any]:
+    """``ds`` in the DICOM JSON model, private tags included, Pixel Data left out and binary
+    values above BULK_DATA_THRESHOLD as BulkDataURI placeholders. An element pydicom cannot
+    convert is left out (logged by pydicom) rather than failing the C-STORE."""
+    if any(tag in ds for tag in _PIXEL_DATA_TAGS):  # a header read without stop_before_pixels
+        # iterating a Dataset yields converted elements; keys() keeps the raw ones raw
+        tags = [tag for tag in ds.keys() if tag not in _PIXEL_DATA_TAGS]  # noqa: SIM118
+        ds = Dataset({tag: ds.get_item(tag) for tag in tags})
+    return ds.to_json_dict(
+        bulk_data_threshold=BULK_DATA_THRESHOLD,
+        bulk_data_element_handler=bulk_data_uri,
+        suppress_invalid_tags=True,
+    )
+
+
+# A JSON "\u0000" escape not itself escaped (an even run of backslashes before it).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def dumps(document: Any) -> str:
+    """JSON text for the index; NUL characters dropped since PostgreSQL's JSONB refuses them
+    (and the same on SQLite, so both backends return the same header)."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _NUL_ESCAPE.sub(r"\1", text) if "\\u0000" in text else text

@@ -1,0 +1,808 @@
+"""The archive's index: one row per patient, study, series and instance, committed before the
+C-STORE response (PS3.4 B.2.3), on SQLite (default) or PostgreSQL.
+
+The rules it keeps:
+
+- Patient identity is (Patient ID, Issuer of Patient ID), both possibly empty. A study belongs
+  to one patient: the one its latest indexed instance names. If an instance names another
+  patient than the study's (a corrected re-send, say), the study moves to that patient and a
+  patient left without studies is removed.
+- Patient, study and series attributes are those of the latest instance indexed; an empty value
+  in a newer instance does not erase a stored one.
+- A second instance with an indexed SOP Instance UID replaces the first (``on_duplicate``:
+  "replace", the default), or leaves it ("keep"), or is refused ("refuse").
+
+Several processes may share one database. Every write is an INSERT ... ON CONFLICT DO NOTHING
+followed by a re-select, so two processes creating the same patient, study or series at once
+end with one row. On PostgreSQL, removals lock the parent row (FOR UPDATE) before reading its
+children, and the foreign-key checks of a concurrent add hold a KEY SHARE lock on the same
+rows: a removal thus sees every committed child, and an add that lost its parent to a removal
+gets a foreign-key error and starts over (``_MAX_ATTEMPTS``). On SQLite every write transaction
+is BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydicom.dataset import Dataset
+from sqlalchemy import bindparam, create_engine, delete, event, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..errors import PacsboxError
+from . import migrations
+from .header import HeaderValues, dumps, header_json, header_values
+from .schema import instances, patients, series, studies
+
+DEFAULT_URL = "sqlite:///pacs-data/index.sqlite"
+
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATEs after which the whole transaction is simply run again.
+_RETRY_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "23503",  # foreign_key_violation: a concurrent removal took our parent row
+        "23505",  # unique_violation: cannot happen with ON CONFLICT, but harmless to retry
+    }
+)
+_MAX_ATTEMPTS = 8
+# Connection.info key: on SQLite, the next BEGIN is a write transaction (BEGIN IMMEDIATE).
+_IMMEDIATE = "pacsbox.immediate"
+
+
+class ArchiveIndexError(PacsboxError):
+    """The index cannot be opened or written; the message says why and what to do."""
+
+
+class OnDuplicate(StrEnum):
+    """What ``add`` does with an instance whose SOP Instance UID is already indexed."""
+
+    REPLACE = "replace"
+    KEEP = "keep"
+    REFUSE = "refuse"
+
+
+class AddOutcome(StrEnum):
+    ADDED = "added"
+    REPLACED = "replaced"
+    KEPT = "kept"  # the indexed instance stays; the new file is not referenced
+    REFUSED = "refused"  # as KEPT, and the caller answers the C-STORE with a failure
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What ``add`` did.
+
+    indexed_path: the file the index holds for the SOP Instance UID after the call (the new
+    path when added or replaced, the earlier one when kept or refused).
+    old_path: when replaced, the earlier file, which the index no longer references and the
+    caller may delete; None if nothing was replaced or the earlier path is the new one.
+    """
+
+    outcome: AddOutcome
+    sop_instance_uid: str
+    indexed_path: str
+    old_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    patient_id: str
+    issuer: str
+    instance_number: int | None
+    transfer_syntax: str
+    path: str
+    size: int
+    received_at: datetime
+    calling_ae: str
+    area: str | None
+    # DICOM JSON; pydicom.Dataset.from_json(header) rebuilds it. None: not converted (yet)
+    header: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    study_instance_uid: str
+    patient_id: str
+    issuer: str
+    patient_name: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_id: str
+    description: str
+    referring_physician: str
+    modalities_in_study: tuple[str, ...]  # computed, sorted
+    number_of_series: int  # computed
+    number_of_instances: int  # computed
+
+
+@dataclass(frozen=True, slots=True)
+class AreaStudy:
+    """A study's instances in one storage area, for quotas (``studies_of_area``)."""
+
+    study_instance_uid: str
+    first_received: datetime
+    last_received: datetime
+    instances: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    patients: int
+    studies: int
+    series: int
+    instances: int
+
+
+class _Restart(Exception):
+    """A concurrent writer changed what this transaction decided on: run it again."""
+
+
+def database_url(url: str | URL) -> URL:
+    """``url`` with pacsbox's drivers: ``postgresql://`` means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite keeps no offset: what we stored there is UTC
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- statements, built once: SQLAlchemy caches their compiled form -------------------------
+
+_SELECT_INSTANCE = (
+    select(instances.c.id, instances.c.path, instances.c.series_fk)
+    .where(instances.c.sop_instance_uid == bindparam("uid"))
+    .with_for_update()
+)
+_SELECT_PATIENT = select(
+    patients.c.id, patients.c.patient_name, patients.c.birth_date, patients.c.sex
+).where(patients.c.patient_id == bindparam("patient_id"), patients.c.issuer == bindparam("issuer"))
+_SELECT_STUDY = select(
+    studies.c.id,
+    studies.c.patient_fk,
+    studies.c.study_date,
+    studies.c.study_time,
+    studies.c.accession_number,
+    studies.c.study_id,
+    studies.c.description,
+    studies.c.referring_physician,
+).where(studies.c.study_instance_uid == bindparam("uid"))
+_SELECT_SERIES = select(
+    series.c.id,
+    series.c.study_fk,
+    series.c.modality,
+    series.c.series_number,
+    series.c.description,
+    series.c.body_part,
+    series.c.series_date,
+    series.c.series_time,
+).where(series.c.series_instance_uid == bindparam("uid"))
+
+# The attributes compared with the stored row, in the order of the selects above (after ids).
+_PATIENT_ATTRIBUTES = ("patient_name", "birth_date", "sex")
+_STUDY_ATTRIBUTES = (
+    "study_date",
+    "study_time",
+    "accession_number",
+    "study_id",
+    "description",
+    "referring_physician",
+)
+_SERIES_ATTRIBUTES = (
+    "modality",
+    "series_number",
+    "description",
+    "body_part",
+    "series_date",
+    "series_time",
+)
+
+
+def _patient_row(v: HeaderValues) -> dict[str, Any]:
+    return {
+        "patient_id": v.patient_id,
+        "issuer": v.issuer,
+        "patient_name": v.patient_name,
+        "patient_name_upper": v.patient_name.upper(),
+        "birth_date": v.birth_date,
+        "sex": v.sex,
+    }
+
+
+def _study_row(v: HeaderValues) -> dict[str, Any]:
+    return {
+        "study_instance_uid": v.study_instance_uid,
+        "study_date": v.study_date,
+        "study_time": v.study_time,
+        "accession_number": v.accession_number,
+        "study_id": v.study_id,
+        "description": v.study_description,
+        "referring_physician": v.referring_physician,
+        "referring_physician_upper": v.referring_physician.upper(),
+    }
+
+
+def _series_row(v: HeaderValues) -> dict[str, Any]:
+    return {
+        "series_instance_uid": v.series_instance_uid,
+        "modality": v.modality,
+        "series_number": v.series_number,
+        "description": v.series_description,
+        "body_part": v.body_part,
+        "series_date": v.series_date,
+        "series_time": v.series_time,
+    }
+
+
+def _changes(stored, new: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes whose new value is non-empty and differs from the stored one."""
+    changes = {}
+    for name, old in zip(names, stored, strict=True):
+        value = new[name]
+        if value not in ("", None) and value != old:
+            changes[name] = value
+    if "patient_name" in changes:
+        changes["patient_name_upper"] = changes["patient_name"].upper()
+    if "referring_physician" in changes:
+        changes["referring_physician_upper"] = changes["referring_physician"].upper()
+    return changes
+
+
+class Index:
+    """The archive's index on one database; open it with ``Index.open(url)``.
+
+    One connection per Index, used under a lock (so an Index may be shared by threads, one
+    call at a time). For several writers at once, open several Index objects (processes).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.dialect)
+        if insert is None:
+            raise ArchiveIndexError(
+                f"the archive index runs on SQLite or PostgreSQL, not {self.dialect}: "
+                "pass --db sqlite:///path/index.sqlite or --db postgresql://user@host/db"
+            )
+        self._insert_patient = (
+            insert(patients)
+            .on_conflict_do_nothing(index_elements=["patient_id", "issuer"])
+            .returning(patients.c.id)
+        )
+        self._insert_study = (
+            insert(studies)
+            .on_conflict_do_nothing(index_elements=["study_instance_uid"])
+            .returning(studies.c.id)
+        )
+        self._insert_series = (
+            insert(series)
+            .on_conflict_do_nothing(index_elements=["series_instance_uid"])
+            .returning(series.c.id)
+        )
+        self._insert_instance = (
+            insert(instances)
+            .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
+            .returning(instances.c.id)
+        )
+        self._lock = threading.RLock()
+        self._conn: Connection | None = engine.connect()
+
+    # --- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str | URL = DEFAULT_URL, *, busy_timeout: float = 30.0) -> Index:
+        """Open (creating if needed) the index at ``url`` and upgrade its schema to the head
+        revision. SQLite: ``sqlite:///relative/path`` or ``sqlite:////absolute/path``, in WAL
+        mode; PostgreSQL: ``postgresql://user@host:port/database`` (psycopg 3).
+
+        busy_timeout: seconds a SQLite writer waits for another process's write to finish.
+        """
+        parsed = database_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(parsed, busy_timeout)
+        elif parsed.get_backend_name() == "postgresql":
+            engine = create_engine(
+                parsed, pool_size=2, max_overflow=2, pool_pre_ping=True, json_serializer=dumps
+            )
+        else:
+            raise ArchiveIndexError(
+                f"the archive index runs on SQLite or PostgreSQL, not {parsed.drivername}: "
+                "pass --db sqlite:///path/index.sqlite or --db postgresql://user@host/db"
+            )
+        try:
+            index = cls(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise ArchiveIndexError(
+                f"cannot connect to the index database {parsed.render_as_string()}: "
+                f"{exc.orig}. Check that the server runs and accepts this user "
+                "(for the tests: make peers)"
+            ) from exc
+        try:
+            index._upgrade()
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def _upgrade(self) -> None:
+        """Bring the schema to head; a no-op (one small query) when it is there already."""
+        head = migrations.head_revision()
+        with self._lock:
+            conn = self._connection()
+            with conn.begin():
+                current = migrations.current_revision(conn)
+            if current == head:
+                return
+            conn.info[_IMMEDIATE] = True  # SQLite: one process migrates, the others wait
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        # one migrating process at a time; the others then find head
+                        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7305019920531)")
+                    try:
+                        migrations.upgrade(conn)
+                    except Exception as exc:
+                        if "Can't locate revision" in str(exc):
+                            raise ArchiveIndexError(
+                                f"the index database is at schema revision {current}, which "
+                                f"this pacsbox does not know (its newest is {head}): it was "
+                                "written by a newer pacsbox. Upgrade pacsbox, or use another "
+                                "database"
+                            ) from exc
+                        raise
+            finally:
+                conn.info[_IMMEDIATE] = False
+
+    def schema_revision(self) -> str | None:
+        with self._lock:
+            conn = self._connection()
+            with conn.begin():
+                return migrations.current_revision(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self.engine.dispose()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise ArchiveIndexError("this Index is closed; open a new one with Index.open(url)")
+        return self._conn
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction, committed on return; again from the start
+        when a concurrent writer got in the way (PostgreSQL) or the connection was lost."""
+        with self._lock:
+            for attempt in range(1, _MAX_ATTEMPTS + 1):
+                conn = self._connection()
+                conn.info[_IMMEDIATE] = True
+                try:
+                    with conn.begin():
+                        return work(conn)
+                except _Restart:
+                    continue
+                except DBAPIError as exc:
+                    if attempt < _MAX_ATTEMPTS and self._retryable(exc):
+                        time.sleep(0.001 * attempt)
+                        continue
+                    raise self._explain(exc) from exc
+                finally:
+                    conn.info[_IMMEDIATE] = False
+            raise ArchiveIndexError(
+                f"the index write did not succeed in {_MAX_ATTEMPTS} attempts: other processes "
+                "kept changing the same rows; try again"
+            )
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        with self._lock:
+            conn = self._connection()
+            with conn.begin():
+                return work(conn)
+
+    def _retryable(self, exc: DBAPIError) -> bool:
+        if exc.connection_invalidated:
+            return True
+        return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+
+    def _explain(self, exc: DBAPIError) -> Exception:
+        message = str(exc.orig)
+        if self.dialect == "sqlite" and ("locked" in message or "busy" in message):
+            return ArchiveIndexError(
+                "the SQLite index stayed locked by another process longer than the busy "
+                f"timeout: {message}. Open it with a longer busy_timeout, or use "
+                "PostgreSQL (--db postgresql://...) for many writing processes"
+            )
+        return exc
+
+    # --- adding ----------------------------------------------------------------------------
+
+    def add(
+        self,
+        header: Dataset,
+        *,
+        path: str,
+        size: int,
+        transfer_syntax: str,
+        calling_ae: str = "",
+        area: str | None = None,
+        on_duplicate: OnDuplicate | Literal["replace", "keep", "refuse"] = OnDuplicate.REPLACE,
+        received_at: datetime | None = None,
+    ) -> AddResult:
+        """Index one instance from its header (the storage SCP's ``read_header``: elements up
+        to Pixel Data), stored at ``path`` (relative to the storage root). The patient, study
+        and series rows are created or updated and the instance row written in one
+        transaction, committed when this returns: the caller may then answer the C-STORE.
+
+        Raises HeaderError (a ValueError) if the header lacks the Study, Series or SOP
+        Instance UID.
+        """
+        policy = OnDuplicate(on_duplicate)
+        values = header_values(header)
+        document = header_json(header)  # serialized by the engine's json_serializer, dumps
+        row = {
+            "sop_instance_uid": values.sop_instance_uid,
+            "sop_class_uid": values.sop_class_uid,
+            "instance_number": values.instance_number,
+            "transfer_syntax": transfer_syntax,
+            "path": path,
+            "size": size,
+            "received_at": received_at or datetime.now(UTC),
+            "calling_ae": calling_ae,
+            "area": area,
+            "header": document,
+        }
+        return self._write(lambda conn: self._add(conn, values, row, policy))
+
+    def _add(
+        self, conn: Connection, v: HeaderValues, row: dict[str, Any], policy: OnDuplicate
+    ) -> AddResult:
+        uid = v.sop_instance_uid
+        existing = conn.execute(_SELECT_INSTANCE, {"uid": uid}).first()
+        if existing is not None and policy is not OnDuplicate.REPLACE:
+            outcome = AddOutcome.KEPT if policy is OnDuplicate.KEEP else AddOutcome.REFUSED
+            return AddResult(outcome, uid, existing.path)
+        patient_fk = self._patient(conn, v)
+        study_fk = self._study(conn, v, patient_fk)
+        series_fk = self._series(conn, v, study_fk)
+        row["series_fk"] = series_fk
+        if existing is None:
+            if conn.execute(self._insert_instance, row).first() is not None:
+                return AddResult(AddOutcome.ADDED, uid, row["path"])
+            # another process indexed this UID since our select: decide again, from the top
+            raise _Restart
+        conn.execute(update(instances).where(instances.c.id == existing.id).values(row))
+        if existing.series_fk != series_fk:
+            self._prune_series(conn, existing.series_fk)
+        old = existing.path if existing.path != row["path"] else None
+        return AddResult(AddOutcome.REPLACED, uid, row["path"], old)
+
+    def _patient(self, conn: Connection, v: HeaderValues) -> int:
+        key = {"patient_id": v.patient_id, "issuer": v.issuer}
+        new = _patient_row(v)
+        stored = conn.execute(_SELECT_PATIENT, key).first()
+        if stored is None:
+            created = conn.execute(self._insert_patient, new).first()
+            if created is not None:
+                return created.id
+            stored = conn.execute(_SELECT_PATIENT, key).one()  # a concurrent insert won
+        changes = _changes(stored[1:], new, _PATIENT_ATTRIBUTES)
+        if changes:
+            conn.execute(update(patients).where(patients.c.id == stored.id).values(changes))
+        return stored.id
+
+    def _study(self, conn: Connection, v: HeaderValues, patient_fk: int) -> int:
+        key = {"uid": v.study_instance_uid}
+        new = _study_row(v)
+        stored = conn.execute(_SELECT_STUDY, key).first()
+        if stored is None:
+            created = conn.execute(self._insert_study, {**new, "patient_fk": patient_fk}).first()
+            if created is not None:
+                return created.id
+            stored = conn.execute(_SELECT_STUDY, key).one()
+        changes = _changes(stored[2:], new, _STUDY_ATTRIBUTES)
+        if stored.patient_fk != patient_fk:
+            changes["patient_fk"] = patient_fk  # the latest instance names the patient
+        if changes:
+            conn.execute(update(studies).where(studies.c.id == stored.id).values(changes))
+            if "patient_fk" in changes:
+                self._prune_patient(conn, stored.patient_fk)
+        return stored.id
+
+    def _series(self, conn: Connection, v: HeaderValues, study_fk: int) -> int:
+        key = {"uid": v.series_instance_uid}
+        new = _series_row(v)
+        stored = conn.execute(_SELECT_SERIES, key).first()
+        if stored is None:
+            created = conn.execute(self._insert_series, {**new, "study_fk": study_fk}).first()
+            if created is not None:
+                return created.id
+            stored = conn.execute(_SELECT_SERIES, key).one()
+        changes = _changes(stored[2:], new, _SERIES_ATTRIBUTES)
+        if stored.study_fk != study_fk:
+            changes["study_fk"] = study_fk  # a series UID reused in another study: follow it
+        if changes:
+            conn.execute(update(series).where(series.c.id == stored.id).values(changes))
+            if "study_fk" in changes:
+                self._prune_study(conn, stored.study_fk)
+        return stored.id
+
+    # --- removing --------------------------------------------------------------------------
+    # Each level locks the parent row, then looks at its children with a fresh statement: on
+    # PostgreSQL the FOR UPDATE waits for every add whose foreign-key check holds the row.
+
+    def _prune_series(self, conn: Connection, series_fk: int) -> None:
+        """Remove the series if no instance is left in it, then its study likewise."""
+        locked = select(series.c.study_fk).where(series.c.id == series_fk).with_for_update()
+        parent = conn.execute(locked).scalar()
+        if (
+            parent is None
+            or conn.execute(select(exists().where(instances.c.series_fk == series_fk))).scalar()
+        ):
+            return
+        conn.execute(delete(series).where(series.c.id == series_fk))
+        self._prune_study(conn, parent)
+
+    def _prune_study(self, conn: Connection, study_fk: int) -> None:
+        locked = select(studies.c.patient_fk).where(studies.c.id == study_fk).with_for_update()
+        parent = conn.execute(locked).scalar()
+        if (
+            parent is None
+            or conn.execute(select(exists().where(series.c.study_fk == study_fk))).scalar()
+        ):
+            return
+        conn.execute(delete(studies).where(studies.c.id == study_fk))
+        self._prune_patient(conn, parent)
+
+    def _prune_patient(self, conn: Connection, patient_fk: int) -> None:
+        locked = select(patients.c.id).where(patients.c.id == patient_fk).with_for_update()
+        if (
+            conn.execute(locked).scalar() is None
+            or conn.execute(select(exists().where(studies.c.patient_fk == patient_fk))).scalar()
+        ):
+            return
+        conn.execute(delete(patients).where(patients.c.id == patient_fk))
+
+    def remove_instance(self, sop_instance_uid: str) -> str | None:
+        """Remove the instance (and a series, study, patient it leaves empty); returns its
+        path, for the caller to delete the file, or None if it was not indexed."""
+
+        def work(conn: Connection) -> str | None:
+            row = conn.execute(_SELECT_INSTANCE, {"uid": sop_instance_uid}).first()
+            if row is None:
+                return None
+            conn.execute(delete(instances).where(instances.c.id == row.id))
+            self._prune_series(conn, row.series_fk)
+            return row.path
+
+        return self._write(work)
+
+    def remove_study(self, study_instance_uid: str) -> list[str]:
+        """Remove the study, its series and instances (and its patient if left without
+        studies); returns the paths of the instances' files, for the caller to delete."""
+
+        def work(conn: Connection) -> list[str]:
+            study = conn.execute(
+                select(studies.c.id, studies.c.patient_fk)
+                .where(studies.c.study_instance_uid == study_instance_uid)
+                .with_for_update()
+            ).first()
+            if study is None:
+                return []
+            series_ids = list(
+                conn.execute(
+                    select(series.c.id).where(series.c.study_fk == study.id).with_for_update()
+                ).scalars()
+            )
+            paths = list(
+                conn.execute(
+                    delete(instances)
+                    .where(instances.c.series_fk.in_(series_ids))
+                    .returning(instances.c.path)
+                ).scalars()
+            )
+            conn.execute(delete(series).where(series.c.study_fk == study.id))
+            conn.execute(delete(studies).where(studies.c.id == study.id))
+            self._prune_patient(conn, study.patient_fk)
+            return paths
+
+        return self._write(work)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get_instance(self, sop_instance_uid: str) -> InstanceRecord | None:
+        query = (
+            select(
+                instances.c.sop_instance_uid,
+                instances.c.sop_class_uid,
+                series.c.series_instance_uid,
+                studies.c.study_instance_uid,
+                patients.c.patient_id,
+                patients.c.issuer,
+                instances.c.instance_number,
+                instances.c.transfer_syntax,
+                instances.c.path,
+                instances.c.size,
+                instances.c.received_at,
+                instances.c.calling_ae,
+                instances.c.area,
+                instances.c.header,
+            )
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .join(patients, patients.c.id == studies.c.patient_fk)
+            .where(instances.c.sop_instance_uid == sop_instance_uid)
+        )
+        row = self._read(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        fields = row._asdict()
+        fields["received_at"] = _utc(row.received_at)
+        return InstanceRecord(**fields)
+
+    def get_study(self, study_instance_uid: str) -> StudyRecord | None:
+        """The study with its patient and the computed Modalities in Study, Number of Study
+        Related Series and Number of Study Related Instances (PS3.4 C.3.4)."""
+        query = (
+            select(
+                studies.c.id,
+                studies.c.study_instance_uid,
+                patients.c.patient_id,
+                patients.c.issuer,
+                patients.c.patient_name,
+                studies.c.study_date,
+                studies.c.study_time,
+                studies.c.accession_number,
+                studies.c.study_id,
+                studies.c.description,
+                studies.c.referring_physician,
+            )
+            .join(patients, patients.c.id == studies.c.patient_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid)
+        )
+
+        def work(conn: Connection) -> StudyRecord | None:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            modalities = conn.execute(
+                select(series.c.modality).where(series.c.study_fk == row.id).distinct()
+            ).scalars()
+            n_series = conn.execute(
+                select(func.count()).select_from(series).where(series.c.study_fk == row.id)
+            ).scalar_one()
+            n_instances = conn.execute(
+                select(func.count())
+                .select_from(instances)
+                .join(series, series.c.id == instances.c.series_fk)
+                .where(series.c.study_fk == row.id)
+            ).scalar_one()
+            fields = row._asdict()
+            del fields["id"]
+            return StudyRecord(
+                **fields,
+                modalities_in_study=tuple(sorted(m for m in modalities if m)),
+                number_of_series=n_series,
+                number_of_instances=n_instances,
+            )
+
+        return self._read(work)
+
+    def studies_of_area(self, area: str | None) -> list[AreaStudy]:
+        """The studies with instances in storage area ``area`` (None: the default area),
+        least recently received first (as dcmqrscp picks the study to delete past
+        maxStudies), with their instance count and size in that area."""
+        last = func.max(instances.c.received_at)
+        query = (
+            select(
+                studies.c.study_instance_uid,
+                func.min(instances.c.received_at),
+                last,
+                func.count(instances.c.id),
+                func.sum(instances.c.size),
+            )
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(instances.c.area.is_(None) if area is None else instances.c.area == area)
+            .group_by(studies.c.id, studies.c.study_instance_uid)
+            .order_by(last, studies.c.id)
+        )
+        rows = self._read(lambda conn: conn.execute(query).all())
+        return [
+            AreaStudy(uid, _utc(first), _utc(latest), int(n), int(size or 0))
+            for uid, first, latest, n, size in rows
+        ]
+
+    def stats(self) -> IndexStats:
+        """Row counts of the four levels."""
+
+        def work(conn: Connection) -> IndexStats:
+            counts = [
+                conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (patients, studies, series, instances)
+            ]
+            return IndexStats(*counts)
+
+        return self._read(work)
+
+
+def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout},
+        json_serializer=dumps,
+        pool_size=1,
+        max_overflow=1,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record) -> None:
+        # We say BEGIN ourselves (below): pysqlite's implicit BEGIN is DEFERRED, and a
+        # deferred transaction that then writes fails at once with SQLITE_BUSY when another
+        # process wrote in between, whatever the busy timeout.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        _wal_mode(cursor, busy_timeout)
+        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never corrupt
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_IMMEDIATE) else "BEGIN")
+
+    return engine
+
+
+def _wal_mode(cursor, busy_timeout: float) -> None:
+    """Put the database in WAL mode (readers never block the writer; the mode is kept in the
+    file). Switching takes an exclusive lock and SQLite answers "database is locked" at once,
+    without its busy handler, while another process is creating the same new file: retry."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

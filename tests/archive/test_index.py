@@ -1,0 +1,429 @@
+"""The archive index (pacsbox.archive.Index) on SQLite and PostgreSQL: what ``add`` creates,
+replaces, keeps and refuses; the header as DICOM JSON; character sets; removal; migrations;
+several processes writing one study at once.
+
+Every test runs on both backends. PostgreSQL is the one at 127.0.0.1:5432 (``make peers``);
+each test gets a fresh schema there, dropped afterwards. Without PostgreSQL the PostgreSQL
+tests fail, saying how to install it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+import uuid
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from pydicom import dcmread
+from pydicom.data import get_charset_files
+from pydicom.dataset import Dataset
+from pydicom.valuerep import PersonName
+
+from pacsbox.archive import (
+    AddOutcome,
+    HeaderError,
+    Index,
+    IndexStats,
+    OnDuplicate,
+    migrations,
+)
+from pacsbox.archive.schema import metadata
+from tests.archive.headers import (
+    EXPLICIT_LE,
+    ct_dataset,
+    ct_header,
+    encode,
+    new_uid,
+    parse,
+    pg_admin,
+    pg_schema_url,
+)
+
+
+class Database:
+    """A fresh, empty database for one test; created on first use, inside the test, so that a
+    missing PostgreSQL fails the test itself."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend = backend
+        self._tmp_path = tmp_path
+        self._schema: str | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            if self.backend == "sqlite":
+                self._url = f"sqlite:///{self._tmp_path / 'index.sqlite'}"
+            else:
+                schema = f"test_{uuid.uuid4().hex[:16]}"
+                pg_admin(f"CREATE SCHEMA {schema}")
+                self._schema = schema
+                self._url = pg_schema_url(schema)
+        return self._url
+
+    def open(self) -> Index:
+        return Index.open(self.url)
+
+    def drop(self) -> None:
+        if self._schema is not None:
+            pg_admin(f"DROP SCHEMA {self._schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path: Path):
+    database = Database(request.param, tmp_path)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def index(db: Database):
+    idx = db.open()
+    yield idx
+    idx.close()
+
+
+def add(index: Index, header: Dataset, path: str, **kw):
+    return index.add(header, path=path, size=1000, transfer_syntax=EXPLICIT_LE, **kw)
+
+
+# --- what add creates ------------------------------------------------------------------------
+
+
+def test_patient_study_series_rows_are_created_once(index: Index):
+    study, series1, series2 = new_uid(), new_uid(), new_uid()
+    for n, series in enumerate([series1, series1, series1, series2, series2]):
+        result = add(index, ct_header(study, series, new_uid(), InstanceNumber=n), f"f{n}")
+        assert result.outcome is AddOutcome.ADDED
+    assert index.stats() == IndexStats(patients=1, studies=1, series=2, instances=5)
+    record = index.get_study(study)
+    assert record is not None
+    assert (record.patient_id, record.patient_name) == ("1CT1", "CompressedSamples^CT1")
+    assert (record.number_of_series, record.number_of_instances) == (2, 5)
+    assert record.modalities_in_study == ("CT",)
+
+
+def test_add_returns_with_the_row_committed(db: Database):
+    writer = db.open()
+    reader = db.open()  # another connection (another process, as far as the database knows)
+    try:
+        sop = new_uid()
+        add(writer, ct_header(new_uid(), new_uid(), sop), "a/1.dcm", calling_ae="MODALITY")
+        record = reader.get_instance(sop)
+        assert record is not None
+        assert (record.path, record.size, record.calling_ae) == ("a/1.dcm", 1000, "MODALITY")
+        assert record.transfer_syntax == EXPLICIT_LE
+        assert record.received_at.tzinfo is not None
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_latest_instance_updates_attributes_and_patient(index: Index):
+    study, series = new_uid(), new_uid()
+    add(index, ct_header(study, series, new_uid(), StudyDescription="HEAD"), "1")
+    add(index, ct_header(study, series, new_uid(), StudyDescription=""), "2")
+    record = index.get_study(study)
+    assert record is not None and record.description == "HEAD"  # empty does not erase
+    add(index, ct_header(study, series, new_uid(), StudyDescription="HEAD CT"), "3")
+    header = ct_header(study, series, new_uid(), PatientID="P2", PatientName="Roe^Jane")
+    del header.StudyDescription
+    add(index, header, "4")
+    record = index.get_study(study)
+    assert record is not None
+    assert (record.description, record.patient_id, record.patient_name) == (
+        "HEAD CT",
+        "P2",
+        "Roe^Jane",
+    )
+    assert index.stats().patients == 1  # the patient left without studies is gone
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+def test_duplicate_replaces_by_default(index: Index):
+    study, series, sop = new_uid(), new_uid(), new_uid()
+    add(index, ct_header(study, series, sop, InstanceNumber=1), "old.dcm")
+    result = add(index, ct_header(study, series, sop, InstanceNumber=2), "new.dcm")
+    assert result.outcome is AddOutcome.REPLACED
+    assert (result.indexed_path, result.old_path) == ("new.dcm", "old.dcm")
+    record = index.get_instance(sop)
+    assert record is not None
+    assert (record.path, record.instance_number) == ("new.dcm", 2)
+    assert index.stats() == IndexStats(1, 1, 1, 1)
+    # the same file name again: nothing for the caller to delete
+    result = add(index, ct_header(study, series, sop), "new.dcm", on_duplicate="replace")
+    assert (result.outcome, result.old_path) == (AddOutcome.REPLACED, None)
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [(OnDuplicate.KEEP, AddOutcome.KEPT), ("refuse", AddOutcome.REFUSED)],
+)
+def test_duplicate_kept_or_refused(index: Index, policy, outcome):
+    study, series, sop = new_uid(), new_uid(), new_uid()
+    add(index, ct_header(study, series, sop, InstanceNumber=1), "first.dcm")
+    # even a header naming another series and patient changes nothing
+    header = ct_header(study, new_uid(), sop, InstanceNumber=2, PatientID="OTHER")
+    result = add(index, header, "second.dcm", on_duplicate=policy)
+    assert (result.outcome, result.indexed_path, result.old_path) == (outcome, "first.dcm", None)
+    record = index.get_instance(sop)
+    assert record is not None
+    assert (record.path, record.instance_number, record.patient_id) == ("first.dcm", 1, "1CT1")
+    assert index.stats() == IndexStats(1, 1, 1, 1)
+
+
+def test_replacement_in_another_study_prunes_the_empty_levels(index: Index):
+    sop = new_uid()
+    add(index, ct_header(new_uid(), new_uid(), sop, PatientID="A"), "1")
+    result = add(index, ct_header(new_uid(), new_uid(), sop, PatientID="B"), "2")
+    assert result.outcome is AddOutcome.REPLACED
+    assert index.stats() == IndexStats(1, 1, 1, 1)
+    record = index.get_instance(sop)
+    assert record is not None and record.patient_id == "B"
+
+
+# --- the header as DICOM JSON ----------------------------------------------------------------
+
+
+def test_header_json_round_trip_keeps_private_tags_and_drops_pixel_data(index: Index):
+    ds = ct_dataset(new_uid(), new_uid(), new_uid(), PatientName="Doe^John")
+    block = ds.private_block(0x0011, "PACSBOX TEST", create=True)
+    block.add_new(0x01, "LO", "a private value")
+    block.add_new(0x02, "OB", b"\x01\x02" * 2000)  # bulk data: a placeholder
+    block.add_new(0x03, "OB", b"\x07\x08")  # small: inline
+    sop = ds.SOPInstanceUID
+    add(index, parse(encode(ds)), "x.dcm")
+    record = index.get_instance(sop)
+    assert record is not None
+    assert "7FE00010" not in record.header
+    bulk = f"{block.get_tag(0x02):08X}"
+    assert record.header[bulk] == {"vr": "OB", "BulkDataURI": f"bulkdata/{bulk}"}
+    back = Dataset.from_json(record.header, bulk_data_uri_handler=lambda uri: b"")
+    assert back.PatientName == "Doe^John"
+    assert back.SOPInstanceUID == sop
+    assert back[block.get_tag(0x01)].value == "a private value"
+    assert back[block.get_tag(0x03)].value == b"\x07\x08"
+    assert back[0x00090010].value == ds[0x00090010].value  # CT_small's own private creator
+    assert back.Rows == ds.Rows and back.ImagePositionPatient == ds.ImagePositionPatient
+    assert "PixelData" not in back
+
+
+def test_a_header_read_with_pixel_data_is_indexed_without_it(index: Index):
+    ds = ct_dataset(new_uid(), new_uid(), new_uid())
+    whole = dcmread(BytesIO(encode(ds)), force=True)
+    assert "PixelData" in whole
+    add(index, whole, "x.dcm")
+    record = index.get_instance(ds.SOPInstanceUID)
+    assert record is not None and "7FE00010" not in record.header
+
+
+def test_nul_characters_are_dropped_on_both_backends(index: Index):
+    header = ct_header(new_uid(), new_uid(), new_uid(), StudyDescription="CT\x00\x00")
+    header.add_new(0x00204000, "LT", "a comment\x00 with NUL")
+    add(index, header, "x.dcm")
+    record = index.get_study(header.StudyInstanceUID)
+    assert record is not None and record.description == "CT"
+    instance = index.get_instance(header.SOPInstanceUID)
+    assert instance is not None
+    assert instance.header["00204000"]["Value"] == ["a comment with NUL"]
+
+
+def test_header_without_study_uid_is_refused_with_a_reason(index: Index):
+    header = ct_header(new_uid(), new_uid(), new_uid())
+    del header.StudyInstanceUID
+    with pytest.raises(HeaderError, match="no Study Instance UID"):
+        add(index, header, "x.dcm")
+    assert index.stats() == IndexStats(0, 0, 0, 0)
+
+
+# --- character sets --------------------------------------------------------------------------
+
+CHARSET_CASES = [
+    # (file, Specific Character Set, Patient's Name as Unicode)
+    ("chrFren.dcm", "ISO_IR 100", "Buc^Jérôme"),
+    ("chrGerm.dcm", "ISO_IR 100", "Äneas^Rüdiger"),
+    ("chrX1.dcm", "ISO_IR 192", "Wang^XiaoDong=王^小東"),
+    ("chrH31.dcm", "ISO 2022 IR 87", "Yamada^Tarou=山田^太郎=やまだ^たろう"),
+    ("chrJapMulti.dcm", "ISO 2022 IR 87", "やまだ^たろう"),
+]
+
+
+@pytest.mark.parametrize(("name", "charset", "expected"), CHARSET_CASES)
+def test_names_are_decoded_with_the_specific_character_set(index: Index, name, charset, expected):
+    header = dcmread(get_charset_files(name)[0], stop_before_pixels=True)
+    assert charset in str(header.get_item(0x00080005).value)  # still raw bytes: undecoded
+    header.StudyInstanceUID = header.get("StudyInstanceUID") or new_uid()
+    header.SeriesInstanceUID = header.get("SeriesInstanceUID") or new_uid()
+    header.SOPInstanceUID = new_uid()
+    header.SOPClassUID = header.get("SOPClassUID") or "1.2.840.10008.5.1.4.1.1.7"
+    add(index, header, name)
+    record = index.get_study(header.StudyInstanceUID)
+    assert record is not None
+    assert record.patient_name == expected
+    instance = index.get_instance(header.SOPInstanceUID)
+    assert instance is not None
+    assert (
+        PersonName(expected).components[0] == instance.header["00100010"]["Value"][0]["Alphabetic"]
+    )
+    assert str(Dataset.from_json(instance.header).PatientName) == expected
+
+
+def test_sequence_items_with_their_own_character_set(index: Index):
+    header = dcmread(get_charset_files("chrSQEncoding.dcm")[0], stop_before_pixels=True)
+    header.StudyInstanceUID, header.SeriesInstanceUID = new_uid(), new_uid()
+    header.SOPInstanceUID, header.SOPClassUID = new_uid(), "1.2.840.10008.5.1.4.1.1.4"
+    add(index, header, "sq.dcm")
+    instance = index.get_instance(header.SOPInstanceUID)
+    assert instance is not None
+    item = instance.header["00321064"]["Value"][0]
+    assert item["00100010"]["Value"][0] == {
+        "Alphabetic": "ﾔﾏﾀﾞ^ﾀﾛｳ",
+        "Ideographic": "山田^太郎",
+        "Phonetic": "やまだ^たろう",
+    }
+
+
+# --- removal and areas -----------------------------------------------------------------------
+
+
+def test_remove_study_returns_the_paths(index: Index):
+    study, other = new_uid(), new_uid()
+    series1, series2 = new_uid(), new_uid()
+    paths = set()
+    for n in range(6):
+        path = f"{study}/{n}.dcm"
+        paths.add(path)
+        add(index, ct_header(study, series1 if n % 2 else series2, new_uid()), path)
+    add(index, ct_header(other, new_uid(), new_uid()), "other.dcm")
+    assert set(index.remove_study(study)) == paths
+    assert index.get_study(study) is None
+    assert index.stats() == IndexStats(1, 1, 1, 1)  # the patient keeps the other study
+    assert index.remove_study(study) == []
+    assert index.remove_study(other) == ["other.dcm"]
+    assert index.stats() == IndexStats(0, 0, 0, 0)
+
+
+def test_remove_instance_prunes_empty_levels(index: Index):
+    study, series = new_uid(), new_uid()
+    first, second = new_uid(), new_uid()
+    add(index, ct_header(study, series, first), "1")
+    add(index, ct_header(study, series, second), "2")
+    assert index.remove_instance(first) == "1"
+    assert index.stats() == IndexStats(1, 1, 1, 1)
+    assert index.remove_instance(first) is None
+    assert index.remove_instance(second) == "2"
+    assert index.stats() == IndexStats(0, 0, 0, 0)
+
+
+def test_studies_of_area_least_recently_received_first(index: Index):
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    old, new, elsewhere = new_uid()[:60], new_uid()[:60], new_uid()[:60]
+    schedule = [(new, 1), (old, 2), (new, 5), (elsewhere, 0)]
+    for n, (study, minutes) in enumerate(schedule):
+        area = "OTHER" if study == elsewhere else "ARCHIVE"
+        at = start + timedelta(minutes=minutes)
+        add(index, ct_header(study, study + ".1", new_uid()), f"{n}", area=area, received_at=at)
+    studies = index.studies_of_area("ARCHIVE")
+    assert [s.study_instance_uid for s in studies] == [old, new]
+    assert studies[1].first_received == start + timedelta(minutes=1)
+    assert studies[1].last_received == start + timedelta(minutes=5)
+    assert (studies[1].instances, studies[1].size) == (2, 2000)
+    assert [s.study_instance_uid for s in index.studies_of_area("OTHER")] == [elsewhere]
+    assert index.studies_of_area(None) == []
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+def test_an_empty_database_gets_the_head_revision(db: Database):
+    with db.open() as index:
+        assert index.schema_revision() == migrations.head_revision()
+        with index.engine.connect() as conn:
+            context = MigrationContext.configure(conn)
+            # the migrations build exactly the tables schema.py describes
+            diff = compare_metadata(context, metadata)
+            assert [d for d in diff if d[0] != "remove_table"] == []
+            assert [d[1].name for d in diff] in ([], [migrations.VERSION_TABLE])
+
+
+def test_reopening_is_a_no_op(db: Database, monkeypatch):
+    with db.open() as index:
+        add(index, ct_header(new_uid(), new_uid(), new_uid()), "x.dcm")
+
+    def no_upgrade(connection):
+        raise AssertionError("the database is at head: nothing to migrate")
+
+    monkeypatch.setattr(migrations, "upgrade", no_upgrade)
+    with db.open() as index:
+        assert index.schema_revision() == migrations.head_revision()
+        assert index.stats() == IndexStats(1, 1, 1, 1)
+
+
+def test_a_database_from_a_newer_pacsbox_is_refused_with_a_reason(db: Database):
+    with db.open() as index, index.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '9999'")
+    with pytest.raises(Exception, match="newer pacsbox"):
+        db.open()
+
+
+# --- several processes -----------------------------------------------------------------------
+
+INSTANCES_PER_PROCESS = 200
+
+
+def _writer(url, worker, study, series, shared_sops, barrier, results) -> None:
+    """One process's share: 200 instances of one study, started together with the other."""
+    try:
+        index = Index.open(url)  # both processes open the fresh database: both migrate
+        try:
+            barrier.wait(60)
+            outcomes = []
+            for n in range(INSTANCES_PER_PROCESS):
+                sop = f"{study}.{n}" if shared_sops else f"{study}.{worker}.{n}"
+                header = ct_header(study, series[n % len(series)], sop, InstanceNumber=n)
+                result = add(index, header, f"{worker}/{n}.dcm")
+                outcomes.append(result.outcome.value)
+            results.put((worker, outcomes))
+        finally:
+            index.close()
+    except BaseException:
+        barrier.abort()  # the other process stops waiting
+        results.put((worker, traceback.format_exc()))
+
+
+@pytest.mark.parametrize("shared_sops", [False, True], ids=["distinct-sops", "same-sops"])
+def test_two_processes_add_to_one_new_study(db: Database, shared_sops: bool):
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results = spawn.Barrier(2), spawn.Queue()
+    study = f"{new_uid()[:50]}"
+    series = [f"{study}.1001", f"{study}.1002", f"{study}.1003"]
+    url = db.url
+    workers = [
+        spawn.Process(target=_writer, args=(url, w, study, series, shared_sops, barrier, results))
+        for w in (1, 2)
+    ]
+    for process in workers:
+        process.start()
+    outcomes = dict(results.get(timeout=240) for _ in workers)
+    for process in workers:
+        process.join(30)
+    for worker, outcome in outcomes.items():
+        assert isinstance(outcome, list), f"process {worker} failed:\n{outcome}"
+    with db.open() as index:
+        expected = INSTANCES_PER_PROCESS * (1 if shared_sops else 2)
+        assert index.stats() == IndexStats(1, 1, 3, expected)
+        record = index.get_study(study)
+        assert record is not None and record.number_of_instances == expected
+    every = outcomes[1] + outcomes[2]
+    if shared_sops:  # each UID once added, once replaced
+        assert every.count("added") == every.count("replaced") == INSTANCES_PER_PROCESS
+    else:
+        assert every == ["added"] * expected
