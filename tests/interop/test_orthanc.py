@@ -181,10 +181,13 @@ def test_orthanc_store_to_pacsbox_serve_keeps_every_syntax(samples, tmp_path):
         answer = store_to(orthanc, "pacsbox", ids)
     assert answer["FailedInstancesCount"] == 0, answer
     assert answer["InstancesCount"] == len(samples), answer
-    stored = sorted(p.name for p in data.iterdir() if not p.name.startswith("."))
-    assert stored == sorted(s.stored_name for s in samples.values())
+    # the archive keeps files by study under data/files
+    found = {
+        p.name: p for p in (data / "files").rglob("*") if p.is_file() and not p.name.startswith(".")
+    }
+    assert sorted(found) == sorted(s.stored_name for s in samples.values())
     for s in samples.values():
-        received = data / s.stored_name
+        received = found[s.stored_name]
         assert meta(received).TransferSyntaxUID == s.transfer_syntax, s.name
         assert dataset_bytes(received) == dataset_bytes(dcmtk_encoded(s, tmp_path)), s.name
 

@@ -11,7 +11,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..archive import Index
 from ..dimse import CEchoRQ, CStoreRQ
+from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
 from ..services.storage_scp import StorageSCP, storage_policy
@@ -39,8 +41,12 @@ def parser() -> DcmtkArgumentParser:
     p.add_argument(
         "--data",
         default="pacs-data",
-        help="where received instances are kept (default: ./pacs-data)",
+        help="where received instances and the index are kept (default: ./pacs-data)",
     )
+    p.add_argument(
+        "--db", metavar="URL",
+        help="index database: postgresql://user@host/db (default: sqlite in the --data folder)",
+    )  # fmt: skip
     p.add_argument(
         "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
     )
@@ -59,11 +65,14 @@ def parser() -> DcmtkArgumentParser:
     return p
 
 
-def server_config(args) -> ServerConfig:
+def server_config(args, index) -> ServerConfig:
     return ServerConfig(
         ae_title=args.aet,
         policy=storage_policy(ARCHIVE_PREFERENCE),
-        handlers={CEchoRQ: VerificationSCP(), CStoreRQ: StorageSCP(args.data)},
+        handlers={
+            CEchoRQ: VerificationSCP(),
+            CStoreRQ: StorageSCP(Path(args.data) / "files", sort_prefix="", index=index),
+        },
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,
         timeouts=Timeouts(acse=args.acse_timeout, idle=args.socket_timeout or None),
@@ -73,19 +82,31 @@ def server_config(args) -> ServerConfig:
 
 async def run(args) -> int:
     data = Path(args.data)
-    data.mkdir(parents=True, exist_ok=True)
-    return await serve_until_stopped(
-        Server(server_config(args)), args.host, args.port, lambda server: banner(args, server)
-    )
+    (data / "files").mkdir(parents=True, exist_ok=True)
+    url = args.db or f"sqlite:///{data / 'index.sqlite'}"
+    try:
+        index = Index.open(url)
+    except Exception as exc:
+        log.critical("Cannot open the index at %s: %s (check --db)", url, exc)
+        return 1
+    try:
+        return await serve_until_stopped(
+            Server(server_config(args, index)), args.host, args.port,
+            lambda server: banner(args, server, url),
+        )  # fmt: skip
+    finally:
+        index.close()
 
 
-def banner(args, server: Server) -> None:
+def banner(args, server: Server, url: str) -> None:
     data = Path(args.data).resolve()
     # after `make serve` pacsbox is in .venv/bin, not on PATH: show the command that works
-    exe = "pacsbox" if shutil.which("pacsbox") else os.path.relpath(sys.argv[0])
+    exe = "pacsbox"
+    if not shutil.which("pacsbox"):
+        exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
     print(
         f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification, Storage).\n"
-        f"Received instances go to {data}\n"
+        f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
         f"Test it with:  {exe} echoscu -aec {args.aet} localhost {server.port}   "
         f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
         flush=True,
@@ -98,3 +119,10 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for the banner."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

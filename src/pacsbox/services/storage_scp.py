@@ -66,12 +66,13 @@ class TempFileSink:
     from memory instead of reading the file back.
     """
 
-    __slots__ = ("_file", "head", "length", "path", "tail")
+    __slots__ = ("_file", "head", "length", "meta_length", "path", "tail")
 
     def __init__(self, temp: tuple[Path, int], meta: bytes) -> None:
         self.path, fd = temp
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self._file.write(meta)
+        self.meta_length = len(meta)
         self.head = bytearray()
         self.tail = b""
         self.length = 0  # of the data set
@@ -153,7 +154,10 @@ def storage_policy(
 class StorageSCP(RequestHandler):
     """Receives C-STORE-RQs into ``output_dir`` with DCMTK storescp's file names.
 
-    sort_prefix: DCMTK's --sort-on-study-uid: files go to ``<prefix>_<StudyInstanceUID>/``.
+    sort_prefix: DCMTK's --sort-on-study-uid: files go to ``<prefix>_<StudyInstanceUID>/``
+        (``""``: to ``<StudyInstanceUID>/``).
+    index: the archive's index (``pacsbox.archive.Index``); each instance's row is committed
+        before the response, paths relative to ``output_dir``.
     on_stored: called with each StoredInstance before the response is sent.
     """
 
@@ -164,7 +168,9 @@ class StorageSCP(RequestHandler):
         ignore: bool = False,
         sort_prefix: str | None = None,
         on_stored: Callable[[StoredInstance], None] | None = None,
+        index=None,
     ) -> None:
+        self.index = index
         self.output_dir = Path(output_dir).resolve()
         self._directories: set[Path] = {self.output_dir}
         # Creating a file costs ~0.3 ms on a journaling file system. One is made ready after
@@ -260,7 +266,8 @@ class StorageSCP(RequestHandler):
         study = uid_value(header, 0x0020000D)
         directory = self.output_dir
         if self.sort_prefix is not None:
-            directory = directory / f"{self.sort_prefix}_{study or 'UNKNOWN'}"
+            folder = study or "UNKNOWN"
+            directory = directory / (f"{self.sort_prefix}_{folder}" if self.sort_prefix else folder)
         name = (
             f"{modality_prefix(request.affected_sop_class_uid)}.{request.affected_sop_instance_uid}"
         )
@@ -275,10 +282,31 @@ class StorageSCP(RequestHandler):
             log.error("Cannot store %s: %s", target, exc)
             return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
         log.info("storing DICOM file: %s", target)
+        if self.index is not None:
+            problem = self._index(header, target, sink, context, calling)
+            if problem is not None:
+                return problem
         self._stored(StoredInstance(target, request.affected_sop_class_uid,
                                     request.affected_sop_instance_uid, context.transfer_syntax,
                                     study, calling, sink.length))  # fmt: skip
         return SUCCESS, None
+
+    def _index(self, header, target: Path, sink, context, calling: str) -> tuple[int, str] | None:
+        """Commit the instance's index row (before the response); a failure is the C-STORE's."""
+        try:
+            result = self.index.add(
+                header,
+                path=target.relative_to(self.output_dir).as_posix(),
+                size=sink.meta_length + sink.length,
+                transfer_syntax=context.transfer_syntax,
+                calling_ae=calling,
+            )
+        except Exception as exc:  # the file stays; `pacsbox check` reconciles (issue 9)
+            log.error("Cannot index %s: %s", target, exc)
+            return OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]
+        if result.old_path and result.old_path != result.indexed_path:
+            (self.output_dir / result.old_path).unlink(missing_ok=True)  # replaced elsewhere
+        return None
 
     def _stored(self, instance: StoredInstance) -> None:
         if self.on_stored is not None:
