@@ -728,3 +728,35 @@ async def test_storescp_survives_its_folder_being_cleaned_and_removed(samples, t
             rsp, _ = await assoc.request_one(context, store_rq(assoc, ct), data)
             assert rsp.status == 0xA700
             assert "cannot" in rsp.error_comment
+
+
+def test_storescu_splits_more_than_128_contexts_over_associations(tmp_path):
+    """70 SOP classes in two syntaxes each need 210 contexts: storescu opens two
+    associations, and the receiver gets every file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+
+    from pacsbox.sopclasses import STORAGE_SOP_CLASSES
+
+    source = tmp_path / "in"
+    source.mkdir()
+    classes = sorted(STORAGE_SOP_CLASSES)[:70]
+    for n, sop_class in enumerate(classes):
+        for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+            ds = Dataset()
+            ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+            ds.PatientName, ds.StudyInstanceUID = "MANY^CLASSES", generate_uid()
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = syntax
+            ds.file_meta.MediaStorageSOPClassUID = sop_class
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.save_as(source / f"{n}-{syntax.name[:8]}.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    port = peers.free_port()
+    argv = [PACSBOX, "storescp", "--host", "127.0.0.1", "-od", out, port]
+    with peers.PeerProcess(argv, port, name="pacsbox-storescp"):
+        cp = run_pacsbox("storescu", "-v", "127.0.0.1", port, source)
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    assert cp.stderr.count("Requesting Association") >= 2
+    assert len(list(out.iterdir())) == 140
