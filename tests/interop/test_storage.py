@@ -25,7 +25,7 @@ from pacsbox.cli import storescp as storescp_cli
 from pacsbox.dimse import CStoreRQ, encode_message
 from pacsbox.net.association import Association
 from pacsbox.net.requestor import build_rq
-from pacsbox.net.server import Server
+from pacsbox.net.server import Server, ServerConfig
 from pacsbox.uids import IMPLEMENTATION_CLASS_UID
 from tests import peers
 from tests.pacsbox_cli import PACSBOX, run_pacsbox
@@ -760,3 +760,31 @@ def test_storescu_splits_more_than_128_contexts_over_associations(tmp_path):
     assert cp.returncode == 0, cp.stderr[-3000:]
     assert cp.stderr.count("Requesting Association") >= 2
     assert len(list(out.iterdir())) == 140
+
+
+async def test_storage_scp_reports_each_stored_instance(samples, tmp_path):
+    """StorageSCP(on_stored=...) calls back once per instance, before the response, with
+    where it went and who sent it (what a receiver embedded in an application needs)."""
+    from pacsbox.dimse import CEchoRQ, CStoreRQ
+    from pacsbox.services.storage_scp import StorageSCP, storage_policy
+    from pacsbox.services.verification import VerificationSCP
+    from pacsbox.syntaxes import ARCHIVE_PREFERENCE
+
+    got = []
+    config = ServerConfig(
+        policy=storage_policy(ARCHIVE_PREFERENCE),
+        handlers={CEchoRQ: VerificationSCP(), CStoreRQ: StorageSCP(tmp_path, on_stored=got.append)},
+    )
+    ct = samples["ct"]
+    async with Server(config) as server:
+        await server.start("127.0.0.1", 0)
+        async with await connect_ct(server.port) as assoc:
+            context = assoc.context_for(CT_IMAGE_STORAGE).context_id
+            rsp, _ = await assoc.request_one(context, store_rq(assoc, ct), dataset_bytes(ct.path))
+            assert rsp.status == 0x0000
+            assert len(got) == 1  # already reported when the response arrived
+    (instance,) = got
+    assert instance.path == tmp_path.resolve() / ct.stored_name
+    assert instance.sop_instance_uid == ct.sop_instance_uid
+    assert instance.calling_ae and instance.study_instance_uid
+    assert instance.size == len(dataset_bytes(ct.path))
