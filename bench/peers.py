@@ -183,8 +183,10 @@ class ServerProcess:
         *,
         workdir: Path,
         env: Mapping[str, str] | None = None,
+        kill: bool = False,
     ) -> None:
         self.name = name
+        self.kill = kill  # stop with SIGKILL at once (its state is scratch; SIGTERM is slow)
         self.argv = [str(a) for a in argv]
         self.host = HOST
         self.port = port
@@ -232,6 +234,10 @@ class ServerProcess:
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
+        if self.kill:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(STOP_TIMEOUT)
+            return
         _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(STOP_TIMEOUT)
@@ -256,13 +262,15 @@ def start_server(
     workdir: Path,
     env: Mapping[str, str] | None = None,
     attempts: int = 3,
+    kill: bool = False,
 ) -> ServerProcess:
     """Start a server on a free port; retried on another port if it cannot listen (another
     process may take the free port between the probe and the server's bind)."""
     error: PeerError | None = None
     for _ in range(attempts):
         port = free_port()
-        server = ServerProcess(name, argv_for_port(port), port, workdir=workdir, env=env)
+        argv = argv_for_port(port)
+        server = ServerProcess(name, argv, port, workdir=workdir, env=env, kill=kill)
         try:
             return server.start()
         except PeerError as exc:
