@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -43,6 +43,21 @@ from ..errors import PacsboxError
 from . import migrations
 from .header import HeaderValues, dumps, header_json, header_values
 from .schema import instances, patients, series, studies
+
+
+class Level(IntEnum):
+    SERIES = 0
+    STUDY = 1
+    PATIENT = 2
+
+
+# From series up to patient: (table, the key of its parent row, the children's key to it).
+# The patient has no parent: its own id keeps the loop uniform and ends it.
+_HIERARCHY = (
+    (series, series.c.study_fk, instances.c.series_fk),
+    (studies, studies.c.patient_fk, series.c.study_fk),
+    (patients, patients.c.id, studies.c.patient_fk),
+)
 
 DEFAULT_URL = "sqlite:///pacs-data/index.sqlite"
 
@@ -505,7 +520,7 @@ class Index:
             raise _Restart
         conn.execute(update(instances).where(instances.c.id == existing.id).values(row))
         if existing.series_fk != series_fk:
-            self._prune_series(conn, existing.series_fk)
+            self._prune(conn, Level.SERIES, existing.series_fk)
         old = existing.path if existing.path != row["path"] else None
         return AddResult(AddOutcome.REPLACED, uid, row["path"], old)
 
@@ -538,7 +553,7 @@ class Index:
         if changes:
             conn.execute(update(studies).where(studies.c.id == stored.id).values(changes))
             if "patient_fk" in changes:
-                self._prune_patient(conn, stored.patient_fk)
+                self._prune(conn, Level.PATIENT, stored.patient_fk)
         return stored.id
 
     def _series(self, conn: Connection, v: HeaderValues, study_fk: int) -> int:
@@ -556,44 +571,22 @@ class Index:
         if changes:
             conn.execute(update(series).where(series.c.id == stored.id).values(changes))
             if "study_fk" in changes:
-                self._prune_study(conn, stored.study_fk)
+                self._prune(conn, Level.STUDY, stored.study_fk)
         return stored.id
 
     # --- removing --------------------------------------------------------------------------
     # Each level locks the parent row, then looks at its children with a fresh statement: on
     # PostgreSQL the FOR UPDATE waits for every add whose foreign-key check holds the row.
 
-    def _prune_series(self, conn: Connection, series_fk: int) -> None:
-        """Remove the series if no instance is left in it, then its study likewise."""
-        locked = select(series.c.study_fk).where(series.c.id == series_fk).with_for_update()
-        parent = conn.execute(locked).scalar()
-        if (
-            parent is None
-            or conn.execute(select(exists().where(instances.c.series_fk == series_fk))).scalar()
-        ):
-            return
-        conn.execute(delete(series).where(series.c.id == series_fk))
-        self._prune_study(conn, parent)
-
-    def _prune_study(self, conn: Connection, study_fk: int) -> None:
-        locked = select(studies.c.patient_fk).where(studies.c.id == study_fk).with_for_update()
-        parent = conn.execute(locked).scalar()
-        if (
-            parent is None
-            or conn.execute(select(exists().where(series.c.study_fk == study_fk))).scalar()
-        ):
-            return
-        conn.execute(delete(studies).where(studies.c.id == study_fk))
-        self._prune_patient(conn, parent)
-
-    def _prune_patient(self, conn: Connection, patient_fk: int) -> None:
-        locked = select(patients.c.id).where(patients.c.id == patient_fk).with_for_update()
-        if (
-            conn.execute(locked).scalar() is None
-            or conn.execute(select(exists().where(studies.c.patient_fk == patient_fk))).scalar()
-        ):
-            return
-        conn.execute(delete(patients).where(patients.c.id == patient_fk))
+    def _prune(self, conn: Connection, level: Level, row_id: int) -> None:
+        """Remove the row at ``level`` if no child is left in it, then its parent likewise."""
+        for table, parent_key, child_key in _HIERARCHY[level:]:
+            locked = select(parent_key).where(table.c.id == row_id).with_for_update()
+            parent = conn.execute(locked).scalar()
+            if parent is None or conn.execute(select(exists().where(child_key == row_id))).scalar():
+                return
+            conn.execute(delete(table).where(table.c.id == row_id))
+            row_id = parent
 
     def remove_instance(self, sop_instance_uid: str) -> str | None:
         """Remove the instance (and a series, study, patient it leaves empty); returns its
@@ -604,7 +597,7 @@ class Index:
             if row is None:
                 return None
             conn.execute(delete(instances).where(instances.c.id == row.id))
-            self._prune_series(conn, row.series_fk)
+            self._prune(conn, Level.SERIES, row.series_fk)
             return row.path
 
         return self._write(work)
@@ -635,7 +628,7 @@ class Index:
             )
             conn.execute(delete(series).where(series.c.study_fk == study.id))
             conn.execute(delete(studies).where(studies.c.id == study.id))
-            self._prune_patient(conn, study.patient_fk)
+            self._prune(conn, Level.PATIENT, study.patient_fk)
             return paths
 
         return self._write(work)
