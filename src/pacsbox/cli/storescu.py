@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import aclosing, nullcontext
 from pathlib import Path
 
 from ..log import log
@@ -23,7 +23,7 @@ from ..services.storage_scu import (
     content_proposals,
     find_files,
     scan,
-    store_file,
+    store_files,
 )
 from ..sopclasses import storage_sop_classes
 from ..syntaxes import SCU_PROPOSALS, storescu_contexts
@@ -119,19 +119,17 @@ async def run(args) -> int:
             if args.max_send_pdu:
                 assoc.limit_send_pdu(args.max_send_pdu)
             try:
-                for _ in range(args.repeat):
-                    for info in files:
-                        result = await store_file(
-                            assoc, info, allow_transcode=not args.no_transcode
-                        )
+                sending = store_files(
+                    assoc, files * args.repeat, allow_transcode=not args.no_transcode
+                )
+                async with aclosing(sending):
+                    async for result in sending:
                         results.append(result)
                         if progress:
                             progress.advance(task)
                         if args.halt and not result.ok:
                             halted = True
                             break
-                    if halted:
-                        break
             except BaseException:
                 assoc.abort()
                 raise

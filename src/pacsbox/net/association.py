@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..dimse import (
@@ -30,6 +30,7 @@ from ..dimse import (
     encode_message_buffers,
     message_name,
 )
+from ..dimse.fragment import BytesLike
 from ..dimse.status import StatusCategory, category_of
 from ..errors import PacsboxError
 from ..log import log
@@ -117,6 +118,25 @@ class Operation:
 
 
 _END = object()  # sentinel in response queues: the association is gone
+
+
+class PendingRequest:
+    """A request sent with ``Association.begin``, its responses still to come."""
+
+    __slots__ = ("_assoc", "_message_id", "_queue")
+
+    def __init__(self, assoc: Association, message_id: int, queue: asyncio.Queue) -> None:
+        self._assoc, self._message_id, self._queue = assoc, message_id, queue
+
+    async def final(self) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
+        """The final response (pending ones are skipped)."""
+        try:
+            while True:
+                response = await self._assoc._next_response(self._queue)
+                if category_of(response[0].status) is not StatusCategory.PENDING:  # type: ignore[attr-defined]
+                    return response
+        finally:
+            self._assoc._responses.pop(self._message_id, None)
 
 
 class Association(asyncio.Protocol):
@@ -508,18 +528,35 @@ class Association(asyncio.Protocol):
         self._message_id = self._message_id % 0xFFFF + 1
         return self._message_id
 
-    async def send(
+    def encode(
         self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
+    ) -> Iterable[tuple[bytes, BytesLike]]:
+        """The message's PDUs as ``send`` writes them, for a caller that prepares the next
+        message while the peer works on the last one. A data set in memory is cut now; a
+        streamed one is read as it is sent."""
+        pieces = encode_message_buffers(context_id, message, dataset, self.send_pdu_length)
+        if dataset is None or isinstance(dataset, bytes | bytearray | memoryview):
+            return list(pieces)
+        return pieces
+
+    async def send(
+        self,
+        context_id: int,
+        message: DIMSEMessage,
+        dataset: DatasetSource | None = None,
+        *,
+        encoded: Iterable[tuple[bytes, BytesLike]] | None = None,
     ) -> None:
-        """Send one DIMSE message (and its data set) within the peer's max PDU."""
+        """Send one DIMSE message (and its data set) within the peer's max PDU; ``encoded``:
+        what ``encode`` made of them beforehand."""
         if self.closed.done() or not self._conn.is_established:
             raise self._error or NetworkError("The association is not established any more.")
         conn, transport = self._conn, self._transport
         batch: list = []
         queued = 0
-        for header, data in encode_message_buffers(
-            context_id, message, dataset, self.send_pdu_length
-        ):
+        if encoded is None:
+            encoded = encode_message_buffers(context_id, message, dataset, self.send_pdu_length)
+        for header, data in encoded:
             batch += (header, data)
             queued += len(data)
             if queued >= WRITE_BATCH:  # one write for several PDUs: fewer syscalls
@@ -566,12 +603,27 @@ class Association(asyncio.Protocol):
         self, context_id: int, message: DIMSEMessage, dataset: DatasetSource | None = None
     ) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
         """Send a request and return its final response (pending ones are skipped)."""
-        with self._awaiting(message) as queue:
-            await self.send(context_id, message, dataset)
-            while True:
-                response = await self._next_response(queue)
-                if category_of(response[0].status) is not StatusCategory.PENDING:  # type: ignore[attr-defined]
-                    return response
+        return await (await self.begin(context_id, message, dataset)).final()
+
+    async def begin(
+        self,
+        context_id: int,
+        message: DIMSEMessage,
+        dataset: DatasetSource | None = None,
+        *,
+        encoded: Iterable[tuple[bytes, BytesLike]] | None = None,
+    ) -> PendingRequest:
+        """Send a request and return at once; ``await pending.final()`` gives its final
+        response. In between the caller may prepare its next request (``encode``)."""
+        message_id = message.message_id  # type: ignore[attr-defined]
+        queue: asyncio.Queue = asyncio.Queue()
+        self._responses[message_id] = queue
+        try:
+            await self.send(context_id, message, dataset, encoded=encoded)
+        except BaseException:
+            self._responses.pop(message_id, None)
+            raise
+        return PendingRequest(self, message_id, queue)
 
     async def _next_response(self, queue: asyncio.Queue):
         if queue.empty():

@@ -9,9 +9,10 @@ transcoded to a syntax the peer accepted.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,10 +181,32 @@ def choose_context(assoc: Association, info: FileInfo) -> tuple[AgreedContext, b
     )
 
 
-async def store_file(
-    assoc: Association, info: FileInfo, *, allow_transcode: bool = True
-) -> StoreResult:
-    """Send one file with C-STORE; never raises for a per-file problem (see the result)."""
+class _Ready:
+    """A file ready to go: its context chosen, its data set in memory (mapped, or converted)
+    or streamed, its C-STORE-RQ encoded. ``close`` releases the mapping and the file."""
+
+    __slots__ = ("_file", "_map", "_view", "context", "encoded", "info", "request", "result")
+
+    def __init__(self, info: FileInfo, result: StoreResult, context: AgreedContext) -> None:
+        self.info, self.result, self.context = info, result, context
+        self.request: CStoreRQ | None = None
+        self.encoded = None
+        self._file = self._map = self._view = None
+
+    def close(self) -> None:
+        self.encoded = None  # the PDU pieces are views of the mapping: they go first
+        if self._view is not None:
+            self._view.release()
+        if self._map is not None:
+            self._map.close()
+        if self._file is not None:
+            self._file.close()
+        self._file = self._map = self._view = None
+
+
+def _prepare(assoc: Association, info: FileInfo, allow_transcode: bool) -> _Ready | StoreResult:
+    """Everything for sending ``info`` short of sending it; a StoreResult when it cannot be
+    sent (never raises for a per-file problem)."""
     result = StoreResult(info.path, info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax)
     try:
         context, convert = choose_context(assoc, info)
@@ -192,7 +215,7 @@ async def store_file(
         log.error("Store Failed, file: %s: %s", info.path, exc)
         return result
     result.sent_as = context.transfer_syntax
-    log.info("Sending file: %s", info.path)
+    ready = _Ready(info, result, context)
     if convert:
         if not allow_transcode:
             option = DCMTK_ACCEPT_OPTIONS.get(info.transfer_syntax)
@@ -217,25 +240,51 @@ async def store_file(
             result.error = str(exc)
             log.error("Store Failed, file: %s: %s", info.path, exc)
             return result
-        result_status = await _send(assoc, context, info, dataset)
     else:
-        with open(info.path, "rb") as fp:
+        try:
+            ready._file = fp = open(info.path, "rb")  # noqa: SIM115 - closed by ready.close
             if 0 < info.dataset_length <= MAP_LIMIT:
                 # mapped, the file's pages go to the socket with one copy (the transport's);
                 # read() into fresh buffers cost more than the sending itself
-                with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                    view = memoryview(mapped)
-                    try:
-                        result_status = await _send(
-                            assoc, context, info, view[info.dataset_offset :]
-                        )
-                    finally:
-                        view.release()
+                ready._map = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+                ready._view = memoryview(ready._map)
+                dataset = ready._view[info.dataset_offset :]
             else:  # a large file streams through in pieces: memory stays flat
                 fp.seek(info.dataset_offset)
-                result_status = await _send(assoc, context, info, fp)
-    result.status, comment = result_status
-    status_info = describe(result.status, "storage")
+                dataset = fp
+        except OSError as exc:
+            ready.close()
+            result.error = f"cannot read the file: {exc.strerror or exc}"
+            log.error("Store Failed, file: %s: %s", info.path, result.error)
+            return result
+    ready.request = CStoreRQ(
+        message_id=assoc.next_message_id(),
+        affected_sop_class_uid=info.sop_class_uid,
+        affected_sop_instance_uid=info.sop_instance_uid,
+        has_dataset=True,
+    )
+    ready.encoded = assoc.encode(ready.context.context_id, ready.request, dataset)
+    return ready
+
+
+async def _begin(assoc: Association, ready: _Ready):
+    log.info("Sending file: %s", ready.info.path)
+    log.info(
+        "Sending Store Request (MsgID %d, %s)",
+        ready.request.message_id,  # type: ignore[union-attr]
+        modality_prefix(ready.info.sop_class_uid),
+    )
+    return await assoc.begin(
+        ready.context.context_id,
+        ready.request,  # type: ignore[arg-type]
+        encoded=ready.encoded,
+    )
+
+
+def _finish(result: StoreResult, response) -> StoreResult:
+    result.status = response.status
+    comment = getattr(response, "error_comment", None) or ""
+    status_info = describe(result.status, "storage")  # type: ignore[arg-type]
     if status_info.category is StatusCategory.SUCCESS:
         log.info("Received Store Response (Success)")
     else:
@@ -246,18 +295,46 @@ async def store_file(
     return result
 
 
-async def _send(
-    assoc: Association, context: AgreedContext, info: FileInfo, dataset
-) -> tuple[int, str]:
-    message_id = assoc.next_message_id()
-    log.info(
-        "Sending Store Request (MsgID %d, %s)", message_id, modality_prefix(info.sop_class_uid)
-    )
-    rq = CStoreRQ(
-        message_id=message_id,
-        affected_sop_class_uid=info.sop_class_uid,
-        affected_sop_instance_uid=info.sop_instance_uid,
-        has_dataset=True,
-    )
-    response, _ = await assoc.request_one(context.context_id, rq, dataset)
-    return response.status, getattr(response, "error_comment", None) or ""  # type: ignore[attr-defined]
+async def store_file(
+    assoc: Association, info: FileInfo, *, allow_transcode: bool = True
+) -> StoreResult:
+    """Send one file with C-STORE; never raises for a per-file problem (see the result)."""
+    async with contextlib.aclosing(
+        store_files(assoc, [info], allow_transcode=allow_transcode)
+    ) as results:
+        async for result in results:
+            return result
+    raise AssertionError("store_files yields one result per file")  # pragma: no cover
+
+
+async def store_files(
+    assoc: Association, infos: Iterable[FileInfo], *, allow_transcode: bool = True
+) -> AsyncIterator[StoreResult]:
+    """Send the files one C-STORE after the other, yielding each one's result.
+
+    While the peer stores one file, the next is made ready (opened, mapped or converted, its
+    request encoded): the time between a response and the next request is only the send.
+    Close it with ``contextlib.aclosing`` when leaving the loop early.
+    """
+    files = iter(infos)
+    upcoming = next(files, None)
+    ready = _prepare(assoc, upcoming, allow_transcode) if upcoming is not None else None
+    try:
+        while ready is not None:
+            current, ready = ready, None
+            if isinstance(current, StoreResult):
+                following = next(files, None)
+                ready = _prepare(assoc, following, allow_transcode) if following else None
+                yield current
+                continue
+            try:
+                pending = await _begin(assoc, current)
+                following = next(files, None)
+                ready = _prepare(assoc, following, allow_transcode) if following else None
+                response, _ = await pending.final()
+            finally:
+                current.close()
+            yield _finish(current.result, response)
+    finally:
+        if isinstance(ready, _Ready):
+            ready.close()
