@@ -142,7 +142,7 @@ async def run(args) -> int:
     try:
         for area in config.areas.values():
             log.info(
-                "storage area %s: %s (%s, at most %d studies of %s)",
+                "storage area %s: %s (%s, at most %d studies, %s each)",
                 area.ae_title, area.path, area.access.name, area.max_studies,
                 "any size" if area.max_bytes_per_study < 0 else
                 f"{area.max_bytes_per_study} bytes",

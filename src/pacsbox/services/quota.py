@@ -90,10 +90,10 @@ class AreaQuota:
                     OUT_OF_RESOURCES,
                     f"area full: maxStudies {area.max_studies}, AETable line {area.line}",
                 )
-            self._delete_oldest(usage.studies - area.max_studies + 1)
+            self._delete_oldest(usage.studies - area.max_studies + 1, study)
         return None
 
-    def _delete_oldest(self, count: int) -> None:
+    def _delete_oldest(self, count: int, new_study: str) -> None:
         """Remove the ``count`` least recently received studies of the area, rows and files."""
         area = self.area
         for study in self.index.studies_of_area(area.ae_title)[:count]:
@@ -101,10 +101,11 @@ class AreaQuota:
             for path in paths:
                 (self.directory / path).unlink(missing_ok=True)
             log.warning(
-                "Area %s held its maxStudies %d studies (%s): deleted the least recently "
-                "received one, %s (%d instances, %d bytes, last received %s)",
+                "Area %s is full (maxStudies %d, %s): deleted its least recently received "
+                "study %s (files: %d, bytes: %d, last received %s) to store study %s",
                 area.ae_title, area.max_studies, self.where, study.study_instance_uid,
                 len(paths), study.size, study.last_received.isoformat(timespec="seconds"),
+                new_study,
             )  # fmt: skip
 
 
