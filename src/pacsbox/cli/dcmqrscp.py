@@ -167,13 +167,14 @@ def open_index(args):
     try:
         index = Index.open(url)
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.critical(
-            "Cannot open the index %s: %s. Pass --db sqlite:///a/writable/path/index.sqlite "
-            "or --db postgresql://user@host/database",
-            shown,
-            reason,
+        # the driver's own words (ArchiveIndexError's advice is about a database server)
+        cause = getattr(exc.__cause__, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        advice = (
+            "Pass --db sqlite:///a/writable/path/index.sqlite or --db postgresql://user@host/db"
         )
+        log.critical("Cannot open the index %s: %s%s", shown, reason,
+                     "" if "--db" in reason else f". {advice}")  # fmt: skip
         return None
     log.info("index: %s", shown)
     return index
