@@ -8,6 +8,7 @@ Every test runs on both backends.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pydicom
@@ -28,8 +29,9 @@ A700 = "Refused: OutOfResources"  # how DCMTK's storescu -v shows 0xA700
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """The storage samples (ct, mr, rtplan: three studies; ct_jpeg_lossless: a fourth) and
-    two variants of ct: ``ct2`` (another instance of its study) and ``ct_renamed`` (the same
-    SOP Instance UID with another Patient's Name, to tell which copy the archive kept)."""
+    variants of ct: ``ct2`` (another instance of its study), ``ct_renamed`` (the same SOP
+    Instance UID with another Patient's Name, to tell which copy the archive kept) and
+    ``ct_study2`` (a study of its own, uncompressed)."""
     directory = tmp_path_factory.mktemp("samples")
     found = build_samples(directory)
     ct = pydicom.dcmread(found["ct"].path)
@@ -39,9 +41,15 @@ def samples(tmp_path_factory):
     renamed = pydicom.dcmread(found["ct"].path)
     renamed.PatientName = "Replaced^Name"
     renamed.save_as(directory / "ct_renamed.dcm", enforce_file_format=True)
+    other = pydicom.dcmread(found["ct"].path)
+    other.StudyInstanceUID = pydicom.uid.generate_uid()
+    other.SeriesInstanceUID = pydicom.uid.generate_uid()
+    other.SOPInstanceUID = pydicom.uid.generate_uid()
+    other.file_meta.MediaStorageSOPInstanceUID = other.SOPInstanceUID
+    other.save_as(directory / "ct_study2.dcm", enforce_file_format=True)
     paths = {name: sample.path for name, sample in found.items()}
-    paths["ct2"] = directory / "ct2.dcm"
-    paths["ct_renamed"] = directory / "ct_renamed.dcm"
+    for name in ("ct2", "ct_renamed", "ct_study2"):
+        paths[name] = directory / f"{name}.dcm"
     return paths
 
 
@@ -312,3 +320,31 @@ def test_an_index_that_cannot_be_created_is_one_line_that_says_to_pass_db(tmp_pa
     lines = cp.stderr.strip().splitlines()
     assert len(lines) == 1, cp.stderr
     assert "pacsbox-index.sqlite" in lines[0] and "--db" in lines[0]
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when_full", ["delete-oldest", "refuse"])
+def test_concurrent_new_studies_keep_max_studies(tmp_path, samples, db, when_full):
+    """Four storescu at once, each with a study of its own, into an area of maxStudies 2:
+    the check and the add are one step per instance, so the area ends with 2 studies (all
+    four stored and two deleted, or two stored and two refused)."""
+    options, url = db
+    port = peers.free_port()
+    cfg = config(tmp_path, port, ("STORE", "RW", (2, "10mb")))
+    names = ("ct", "mr", "rtplan", "ct_study2")
+    with dcmqrscp(cfg, port, "--on-max-studies", when_full, *options) as server:
+        with ThreadPoolExecutor(len(names)) as pool:
+            results = list(pool.map(lambda n: storescu(port, "STORE", samples[n]), names))
+        with Index.open(url) as index:
+            held = index.studies_of_area("STORE")
+            paths = {
+                record.path
+                for record in (index.get_instance(sop_uid(samples[n])) for n in names)
+                if record is not None
+            }
+    succeeded = sum(cp.returncode == 0 for cp in results)
+    assert succeeded == (4 if when_full == "delete-oldest" else 2), server.stderr()[-4000:]
+    assert len(held) == 2 and len(paths) == 2
+    assert {p.name for p in (tmp_path / "STORE").iterdir()} == paths
