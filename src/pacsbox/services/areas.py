@@ -24,8 +24,8 @@ from ..ul.pdu import AAssociateRJ, AAssociateRQ
 from .quota import AreaQuota
 from .storage_scp import StorageSCP, Verdict
 
-# PS3.7 C.5.9 "Refused: Not Authorized", a general failure that PS3.4 lists for C-STORE
-# (B.2.3) and for C-FIND, C-MOVE and C-GET (C.4): the peer may not do this here.
+# "Refused: Not Authorized", one of PS3.7 Annex C's failure statuses common to all services
+# (C.5): this peer may not do this here. The same code for store, query and retrieve.
 NOT_AUTHORIZED = 0x0124
 
 

@@ -38,10 +38,10 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 DATASET_DOES_NOT_MATCH = 0xA900
-# PS3.7 C.5.8 (a general failure status, like 0x0124 Not Authorized that PS3.4 B.2.3 lists
-# for C-STORE): "the SOP Instance was not created since one with the same UID exists". The
-# storage statuses of PS3.4 B.2.3 have no code for a refused re-send; A700 would tell the
-# sender to retry later, and Cxxx that the data set is broken, both wrong here.
+# "Duplicate SOP Instance", one of PS3.7 Annex C's failure statuses common to all services
+# (C.5, like 0x0124 Not Authorized): an instance with this SOP Instance UID exists already.
+# The storage statuses of PS3.4 B.2.3 have no code for a refused re-send: A7xx would tell
+# the sender to retry later, Cxxx that its data set is broken, both wrong here.
 DUPLICATE_SOP_INSTANCE = 0x0111
 
 # What to do with an instance whose SOP Instance UID is indexed already (Index.add's policy)
