@@ -18,9 +18,12 @@ before each received instance is renamed into the area.
 Concurrency: the StorageSCP runs this check, the removal it makes and the index row under one
 lock, so within one process (every association of one ``pacsbox dcmqrscp``) the quotas hold
 exactly. Several processes writing one index (two servers on one PostgreSQL database) are not
-serialized: check and add are separate transactions, so at one moment each process may admit
-one new study past maxStudies, or bytes past maxBytesPerStudy. The next new study deletes down
-to maxStudies again; the index itself always stays consistent.
+serialized: check and add are separate transactions, and each process counts a study's bytes
+from the index only when it first sees the study or is about to refuse. So another process's
+instances of a study this one holds are not counted until then (maxBytesPerStudy may be
+passed by what they stored), a study another process deleted still counts as present, and at
+one moment each process may admit one new study past maxStudies; the next new study deletes
+down to maxStudies again. The index itself always stays consistent.
 """
 
 from __future__ import annotations
@@ -37,8 +40,12 @@ ON_MAX_STUDIES = ("delete-oldest", "refuse")
 
 
 class AreaQuota:
-    """The quota check of one storage area, a StorageSCP ``quota``: call it with the header,
-    the file size and the indexed instance with the same SOP Instance UID (or None)."""
+    """The quotas of one storage area, a StorageSCP ``quota``.
+
+    It remembers each study's bytes in the area as the index last said plus what this
+    process stored since (asking the index on every instance costs a scan of the study's
+    rows: quadratic in the study's size), and asks the index again before refusing.
+    """
 
     def __init__(
         self, index, area: StorageArea, *, source: str, on_max_studies: str = "delete-oldest"
@@ -52,52 +59,68 @@ class AreaQuota:
         self.directory = Path(area.path).resolve()
         self.where = f"AETable line {area.line} of {source}"
         self.on_max_studies = on_max_studies
+        self._sizes: dict[str, int] = {}  # study UID -> its bytes in the area, as known here
 
-    def __call__(self, header: Dataset, size: int, stored) -> Verdict | None:
+    def admit(self, header: Dataset, size: int, stored) -> Verdict | None:
+        """None to store the instance (after making room), or the Verdict that refuses it."""
         study = uid_value(header, 0x0020000D)
         if not study:
             return None  # the index refuses it, saying why
         area = self.area
-        usage = self.index.area_usage(area.ae_title, study)
-        study_size = usage.study_size
-        if stored is not None and (stored.area, stored.study_instance_uid) == (
-            area.ae_title,
-            study,
-        ):
-            study_size -= stored.size  # replaced: its size goes
+        replaced = self._replaced(study, stored)
         limit = area.max_bytes_per_study
-        if limit >= 0 and study_size + size > limit:
+        held = self._sizes.get(study)
+        usage = None
+        if held is None or (limit >= 0 and held - replaced + size > limit):
+            usage = self.index.area_usage(area.ae_title, study)  # first sight, or refusing
+            held = usage.study_size
+        if limit >= 0 and held - replaced + size > limit:
             log.warning(
-                "Refusing %s: study %s would hold %d bytes in area %s, over its maxBytesPerStudy %s "
-                "(%s); raise the quota there or send the study to another area",
-                uid_value(header, 0x00080018), study, study_size + size, area.ae_title,
+                "Refusing %s: study %s would hold %d bytes in area %s, over its "
+                "maxBytesPerStudy %s (%s); raise the quota there or send the study to "
+                "another area",
+                uid_value(header, 0x00080018), study, held - replaced + size, area.ae_title,
                 _size(limit), self.where,
             )  # fmt: skip
-            return (
-                OUT_OF_RESOURCES,
-                f"study over maxBytesPerStudy {_size(limit)}, AETable line {area.line}",
-            )
-        if usage.studies is not None and usage.studies >= area.max_studies:
-            if self.on_max_studies == "refuse":
-                log.warning(
-                    "Refusing %s: its study %s is new and area %s holds %d studies, its "
-                    "maxStudies (%s; --on-max-studies refuse). Raise maxStudies, delete a "
-                    "study, or drop --on-max-studies refuse to delete the oldest one",
-                    uid_value(header, 0x00080018), study, area.ae_title, usage.studies,
-                    self.where,
-                )  # fmt: skip
-                return (
-                    OUT_OF_RESOURCES,
-                    f"area full: maxStudies {area.max_studies}, AETable line {area.line}",
-                )
-            self._delete_oldest(usage.studies - area.max_studies + 1, study)
+            comment = f"study over maxBytesPerStudy {_size(limit)}, AETable line {area.line}"
+            return OUT_OF_RESOURCES, comment
+        if usage is None or usage.studies is None or usage.studies < area.max_studies:
+            return None  # the study is in the area already, or one more fits
+        if self.on_max_studies == "refuse":
+            log.warning(
+                "Refusing %s: its study %s is new and area %s holds %d studies, its "
+                "maxStudies (%s; --on-max-studies refuse). Raise maxStudies, delete a study, "
+                "or drop --on-max-studies refuse to delete the oldest one",
+                uid_value(header, 0x00080018), study, area.ae_title, usage.studies, self.where,
+            )  # fmt: skip
+            comment = f"area full: maxStudies {area.max_studies}, AETable line {area.line}"
+            return OUT_OF_RESOURCES, comment
+        self._delete_oldest(usage.studies - area.max_studies + 1, study)
         return None
+
+    def added(self, header: Dataset, size: int, stored) -> None:
+        """The instance's index row is committed: count its bytes."""
+        study = uid_value(header, 0x0020000D)
+        if study in self._sizes:
+            self._sizes[study] += size - self._replaced(study, stored)
+        else:  # the index's sum, this instance included (once per study and process)
+            self._sizes[study] = self.index.area_usage(self.area.ae_title, study).study_size
+
+    def _replaced(self, study: str, stored) -> int:
+        """The bytes a re-sent instance takes out of its study here (0 if none)."""
+        if stored is not None and (stored.area, stored.study_instance_uid) == (
+            self.area.ae_title,
+            study,
+        ):
+            return stored.size
+        return 0
 
     def _delete_oldest(self, count: int, new_study: str) -> None:
         """Remove the ``count`` least recently received studies of the area, rows and files."""
         area = self.area
         for study in self.index.studies_of_area(area.ae_title)[:count]:
             paths = self.index.remove_area_study(study.study_instance_uid, area.ae_title)
+            self._sizes.pop(study.study_instance_uid, None)
             for path in paths:
                 (self.directory / path).unlink(missing_ok=True)
             log.warning(

@@ -176,9 +176,11 @@ class StorageSCP(RequestHandler):
         a success status while the stored one stays ("keep", Orthanc's default), or refused
         with 0x0111 ("refuse"). Decided before the received file is renamed into place, so a
         kept or refused copy never overwrites the stored file.
-    quota: called with (header, file size, InstanceLocation of the indexed instance with this
-        SOP Instance UID or None) before the file is renamed into place; returns a Verdict to
-        answer with instead of storing, or None to store (it may make room first).
+    quota: an object with ``admit(header, file size, stored)``, called before the file is
+        renamed into place (``stored``: the InstanceLocation of the indexed instance with this
+        SOP Instance UID, or None), which returns a Verdict to answer with instead of storing
+        or None to store (it may make room first); and ``added(header, file size, stored)``,
+        called once the instance's index row is committed (services/quota.py: AreaQuota).
     locate: the file of an index row (area, path) of another area, to delete a replaced copy
         stored there; None when that area's directory is unknown. Default: in ``output_dir``.
     on_stored: called with each StoredInstance before the response is sent.
@@ -198,7 +200,7 @@ class StorageSCP(RequestHandler):
         index=None,
         area: str | None = None,
         on_duplicate: str = "replace",
-        quota: Callable[[Dataset, int, object], Verdict | None] | None = None,
+        quota=None,
         locate: Callable[[str | None, str], Path | None] | None = None,
     ) -> None:
         if on_duplicate not in ON_DUPLICATE:
@@ -347,7 +349,7 @@ class StorageSCP(RequestHandler):
             stored = self.index.instance_location(uid)
             if stored is not None and self.on_duplicate != "replace":
                 return self._duplicate(uid, stored.path), None
-            verdict = self.quota(header, size, stored) if self.quota is not None else None
+            verdict = self.quota.admit(header, size, stored) if self.quota is not None else None
         except Exception as exc:
             log.error("Cannot check %s against the index: %s", uid, exc)
             return (OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]), None
@@ -378,11 +380,12 @@ class StorageSCP(RequestHandler):
     ) -> Verdict | None:
         """Commit the instance's index row (before the response); a failure is the C-STORE's."""
         path = target.relative_to(self.output_dir).as_posix()
+        size = sink.meta_length + sink.length
         try:
             result = self.index.add(
                 header,
                 path=path,
-                size=sink.meta_length + sink.length,
+                size=size,
                 transfer_syntax=context.transfer_syntax,
                 calling_ae=calling,
                 area=self.area,
@@ -402,6 +405,11 @@ class StorageSCP(RequestHandler):
                 if stored is None or (stored.area, stored.path) != (self.area, path):
                     target.unlink(missing_ok=True)
             return self._duplicate(result.sop_instance_uid, result.indexed_path)
+        if self.quota is not None:
+            try:
+                self.quota.added(header, size, replacing)
+            except Exception as exc:  # stored and indexed all the same; it recounts later
+                log.error("Cannot count %s against the area's quota: %s", target, exc)
         if replacing is not None and (replacing.area, replacing.path) != (self.area, path):
             self._remove_replaced(replacing.area, replacing.path)  # in another area, say
         elif replacing is None and result.old_path and result.old_path != result.indexed_path:
