@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from pacsbox.services.storage_scp import read_header
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
 ROOT = "1.2.826.0.1.3680043.8.498"  # pydicom's UID root, for test UIDs
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pacsbox_test"
@@ -32,17 +33,19 @@ def _ct_small() -> Dataset:
     return ds
 
 
-def encode(ds: Dataset) -> bytes:
-    """The data set as a C-STORE carries it: explicit VR little endian, no file meta."""
+def encode(ds: Dataset, *, implicit: bool = False) -> bytes:
+    """The data set as a C-STORE carries it: explicit (or implicit) VR little endian, no file
+    meta."""
     buf = BytesIO()
-    dcmwrite(buf, ds, implicit_vr=False, little_endian=True)
+    dcmwrite(buf, ds, implicit_vr=implicit, little_endian=True)
     return buf.getvalue()
 
 
-def parse(data: bytes) -> Dataset:
-    """``data`` through the storage SCP's own header parser: elements up to Pixel Data, raw."""
+def parse(data: bytes, transfer_syntax: str = EXPLICIT_LE):
+    """``data`` through the storage SCP's own header parser: elements up to Pixel Data, raw
+    (a ``RawHeader``, or a pydicom Dataset where that fast path hands over)."""
     sink = SimpleNamespace(head=bytearray(data), length=len(data), tail=data[-8:], path=None)
-    return read_header(sink, EXPLICIT_LE)
+    return read_header(sink, transfer_syntax)
 
 
 def ct_dataset(study: str, series: str, sop: str, **attributes) -> Dataset:

@@ -132,9 +132,9 @@ def test_latest_instance_updates_attributes_and_patient(index: Index):
     record = index.get_study(study)
     assert record is not None and record.description == "HEAD"  # empty does not erase
     add(index, ct_header(study, series, new_uid(), StudyDescription="HEAD CT"), "3")
-    header = ct_header(study, series, new_uid(), PatientID="P2", PatientName="Roe^Jane")
-    del header.StudyDescription
-    add(index, header, "4")
+    ds = ct_dataset(study, series, new_uid(), PatientID="P2", PatientName="Roe^Jane")
+    del ds.StudyDescription
+    add(index, parse(encode(ds)), "4")
     record = index.get_study(study)
     assert record is not None
     assert (record.description, record.patient_id, record.patient_name) == (
@@ -146,6 +146,43 @@ def test_latest_instance_updates_attributes_and_patient(index: Index):
 
 
 # --- duplicates ------------------------------------------------------------------------------
+
+
+def test_a_series_another_process_removed_is_created_again(db: Database):
+    """An Index remembers where it put a series (one INSERT for its next instances); when
+    another process removed that series meanwhile, the next add still lands, whole."""
+    writer, other = db.open(), db.open()
+    try:
+        study, series = new_uid(), new_uid()
+        add(writer, ct_header(study, series, new_uid()), "1")
+        add(writer, ct_header(study, series, new_uid()), "2")  # the short path
+        assert other.remove_study(study) == ["1", "2"]
+        sop = new_uid()
+        assert add(writer, ct_header(study, series, sop), "3").outcome is AddOutcome.ADDED
+        assert other.stats() == IndexStats(patients=1, studies=1, series=1, instances=1)
+        record = other.get_instance(sop)
+        assert record is not None and record.series_instance_uid == series
+    finally:
+        writer.close()
+        other.close()
+
+
+def test_attributes_another_process_changed_are_written_again(db: Database, monkeypatch):
+    """What an Index remembers of a series' rows is trusted for _PLACEMENT_TTL only."""
+    import pacsbox.archive.index as index_module
+
+    first, second = db.open(), db.open()
+    try:
+        study, series = new_uid(), new_uid()
+        add(first, ct_header(study, series, new_uid(), StudyDescription="A"), "1")
+        add(second, ct_header(study, series, new_uid(), StudyDescription="B"), "2")
+        monkeypatch.setattr(index_module, "_PLACEMENT_TTL", 0.0)
+        add(first, ct_header(study, series, new_uid(), StudyDescription="A"), "3")
+        record = second.get_study(study)
+        assert record is not None and record.description == "A"  # the latest instance's
+    finally:
+        first.close()
+        second.close()
 
 
 def test_duplicate_replaces_by_default(index: Index):
@@ -226,19 +263,20 @@ def test_a_header_read_with_pixel_data_is_indexed_without_it(index: Index):
 
 
 def test_nul_characters_are_dropped_on_both_backends(index: Index):
-    header = ct_header(new_uid(), new_uid(), new_uid(), StudyDescription="CT\x00\x00")
-    header.add_new(0x00204000, "LT", "a comment\x00 with NUL")
-    add(index, header, "x.dcm")
-    record = index.get_study(header.StudyInstanceUID)
+    ds = ct_dataset(new_uid(), new_uid(), new_uid(), StudyDescription="CT\x00\x00")
+    ds.add_new(0x00204000, "LT", "a comment\x00 with NUL")
+    add(index, parse(encode(ds)), "x.dcm")
+    record = index.get_study(ds.StudyInstanceUID)
     assert record is not None and record.description == "CT"
-    instance = index.get_instance(header.SOPInstanceUID)
+    instance = index.get_instance(ds.SOPInstanceUID)
     assert instance is not None
     assert instance.header["00204000"]["Value"] == ["a comment with NUL"]
 
 
 def test_header_without_study_uid_is_refused_with_a_reason(index: Index):
-    header = ct_header(new_uid(), new_uid(), new_uid())
-    del header.StudyInstanceUID
+    ds = ct_dataset(new_uid(), new_uid(), new_uid())
+    del ds.StudyInstanceUID
+    header = parse(encode(ds))
     with pytest.raises(HeaderError, match="no Study Instance UID"):
         add(index, header, "x.dcm")
     assert index.stats() == IndexStats(0, 0, 0, 0)
@@ -256,6 +294,17 @@ CHARSET_CASES = [
 ]
 
 
+def reencoded(header: Dataset):
+    """``header`` as a C-STORE would carry it, read back by the storage SCP: some charset
+    files are implicit VR behind an explicit VR meta header, so every element is converted
+    first and the data set written again, in explicit VR."""
+    for _ in header.iterall():
+        pass
+    del header.file_meta
+    header.preamble = None
+    return parse(encode(header))
+
+
 @pytest.mark.parametrize(("name", "charset", "expected"), CHARSET_CASES)
 def test_names_are_decoded_with_the_specific_character_set(index: Index, name, charset, expected):
     header = dcmread(get_charset_files(name)[0], stop_before_pixels=True)
@@ -264,7 +313,7 @@ def test_names_are_decoded_with_the_specific_character_set(index: Index, name, c
     header.SeriesInstanceUID = header.get("SeriesInstanceUID") or new_uid()
     header.SOPInstanceUID = new_uid()
     header.SOPClassUID = header.get("SOPClassUID") or "1.2.840.10008.5.1.4.1.1.7"
-    add(index, header, name)
+    add(index, reencoded(header), name)
     record = index.get_study(header.StudyInstanceUID)
     assert record is not None
     assert record.patient_name == expected
@@ -280,7 +329,7 @@ def test_sequence_items_with_their_own_character_set(index: Index):
     header = dcmread(get_charset_files("chrSQEncoding.dcm")[0], stop_before_pixels=True)
     header.StudyInstanceUID, header.SeriesInstanceUID = new_uid(), new_uid()
     header.SOPInstanceUID, header.SOPClassUID = new_uid(), "1.2.840.10008.5.1.4.1.1.4"
-    add(index, header, "sq.dcm")
+    add(index, reencoded(header), "sq.dcm")
     instance = index.get_instance(header.SOPInstanceUID)
     assert instance is not None
     item = instance.header["00321064"]["Value"][0]

@@ -17,9 +17,7 @@ from typing import Any
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-# Binary values longer than this (base64 characters) become a BulkDataURI placeholder in the
-# JSON header instead of InlineBinary: the bytes stay in the file.
-BULK_DATA_THRESHOLD = 1024
+from ..rawheader import BULK_DATA_THRESHOLD, RawHeader, Unsupported
 
 # Pixel Data and its float variants (PS3.5 8): never part of the indexed header.
 _PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
@@ -96,11 +94,16 @@ def _raw_text(ds: Dataset, tag: int) -> str | None:
         return None
 
 
-def _text(ds: Dataset, tag: int) -> str:
+def _text(ds: Dataset | RawHeader, tag: int) -> str:
     """The element's value as text ("" if absent, empty or undecodable); NUL characters
     dropped, since PostgreSQL text cannot hold them."""
     if tag not in ds:
         return ""
+    if isinstance(ds, RawHeader):
+        try:
+            return ds.text(tag)
+        except Unsupported:
+            return _text(ds.dataset(), tag)
     fast = _raw_text(ds, tag)
     if fast is not None:
         return fast
@@ -122,7 +125,7 @@ def _text(ds: Dataset, tag: int) -> str:
     return text.replace("\x00", "").strip() if "\x00" in text else text.strip()
 
 
-def _int(ds: Dataset, tag: int) -> int | None:
+def _int(ds: Dataset | RawHeader, tag: int) -> int | None:
     text = _text(ds, tag)
     try:
         return int(float(text)) if text else None
@@ -130,7 +133,7 @@ def _int(ds: Dataset, tag: int) -> int | None:
         return None
 
 
-def header_values(ds: Dataset) -> HeaderValues:
+def header_values(ds: Dataset | RawHeader) -> HeaderValues:
     """The index columns of ``ds``; raises HeaderError without the three UIDs that place it."""
     values = HeaderValues(
         patient_id=_text(ds, 0x00100020),
@@ -180,10 +183,15 @@ def bulk_data_uri(element: DataElement) -> str:
     return f"bulkdata/{element.tag:08X}"
 
 
-def header_json(ds: Dataset) -> dict[str, Any]:
+def header_json(ds: Dataset | RawHeader) -> dict[str, Any]:
     """``ds`` in the DICOM JSON model, private tags included, Pixel Data left out and binary
     values above BULK_DATA_THRESHOLD as BulkDataURI placeholders. An element pydicom cannot
     convert is left out (logged by pydicom) rather than failing the C-STORE."""
+    if isinstance(ds, RawHeader):
+        try:
+            return ds.to_json()  # the same document, ten times faster (pacsbox.rawheader)
+        except Unsupported:
+            ds = ds.dataset()
     if any(tag in ds for tag in _PIXEL_DATA_TAGS):  # a header read without stop_before_pixels
         # iterating a Dataset yields converted elements; keys() keeps the raw ones raw
         tags = [tag for tag in ds.keys() if tag not in _PIXEL_DATA_TAGS]  # noqa: SIM118

@@ -37,7 +37,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import bindparam, create_engine, delete, event, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import PacsboxError
 from . import migrations
@@ -296,6 +296,41 @@ def _series_row(v: HeaderValues) -> dict[str, Any]:
     }
 
 
+@dataclass(slots=True)
+class _Placement:
+    """Where this process last indexed an instance of a series: the patient, study and series
+    rows and their attribute values as the index then held them. The next instance of the
+    series that names the same patient and study and changes none of those values needs only
+    its own row: one INSERT instead of three SELECTs and an INSERT."""
+
+    patient_key: tuple[str, str]
+    patient: tuple
+    study_uid: str
+    study: tuple
+    series_id: int
+    series: tuple
+    at: float  # time.monotonic() when read from the index
+
+    def fits(self, v: HeaderValues, patient: dict, study: dict, series_: dict) -> bool:
+        return (
+            self.patient_key == (v.patient_id, v.issuer)
+            and self.study_uid == v.study_instance_uid
+            and not _changes(self.series, series_, _SERIES_ATTRIBUTES)
+            and not _changes(self.study, study, _STUDY_ATTRIBUTES)
+            and not _changes(self.patient, patient, _PATIENT_ATTRIBUTES)
+        )
+
+
+# How long a _Placement is trusted. Another process sharing the index may change or remove
+# those rows meanwhile: a removal makes our INSERT fail its foreign key (and we start over
+# from the index), a changed attribute is seen again after this long.
+_PLACEMENT_TTL = 1.0
+
+
+def _merged(stored, changes: dict[str, Any], names: tuple[str, ...]) -> tuple:
+    return tuple(changes.get(name, old) for name, old in zip(names, stored, strict=True))
+
+
 def _changes(stored, new: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """The attributes whose new value is non-empty and differs from the stored one."""
     changes = {}
@@ -348,6 +383,8 @@ class Index:
         )
         self._lock = threading.RLock()
         self._conn: Connection | None = engine.connect()
+        self._placements: dict[str, _Placement] = {}  # by Series Instance UID
+        self._placed: _Placement | None = None
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -524,19 +561,48 @@ class Index:
             "area": area,
             "header": document,
         }
-        return self._write(lambda conn: self._add(conn, values, row, policy))
+        self._placed = None
+        result = self._write(lambda conn: self._add(conn, values, row, policy))
+        if self._placed is not None:
+            self._placements[values.series_instance_uid] = self._placed
+        return result
 
     def _add(
         self, conn: Connection, v: HeaderValues, row: dict[str, Any], policy: OnDuplicate
     ) -> AddResult:
         uid = v.sop_instance_uid
+        patient, study, series_ = _patient_row(v), _study_row(v), _series_row(v)
+        placed = self._placements.get(v.series_instance_uid)
+        if (
+            placed is not None
+            and time.monotonic() - placed.at < _PLACEMENT_TTL
+            and placed.fits(v, patient, study, series_)
+        ):
+            row["series_fk"] = placed.series_id
+            try:
+                if conn.execute(self._insert_instance, row).first() is not None:
+                    return AddResult(AddOutcome.ADDED, uid, row["path"])
+            except IntegrityError:  # the series went meanwhile (another process removed it)
+                self._placements.clear()
+                raise _Restart from None
+            # the UID is indexed already: the full path below decides what to do
         existing = conn.execute(_SELECT_INSTANCE, {"uid": uid}).first()
         if existing is not None and policy is not OnDuplicate.REPLACE:
             outcome = AddOutcome.KEPT if policy is OnDuplicate.KEEP else AddOutcome.REFUSED
             return AddResult(outcome, uid, existing.path)
-        patient_fk = self._patient(conn, v)
-        study_fk = self._study(conn, v, patient_fk)
-        series_fk = self._series(conn, v, study_fk)
+        now = time.monotonic()
+        patient_fk, patient_values = self._patient(conn, v, patient)
+        study_fk, study_values = self._study(conn, v, study, patient_fk)
+        series_fk, series_values = self._series(conn, v, series_, study_fk)
+        self._placed = _Placement(
+            (v.patient_id, v.issuer),
+            patient_values,
+            v.study_instance_uid,
+            study_values,
+            series_fk,
+            series_values,
+            now,
+        )  # fmt: skip; kept once committed (add)
         row["series_fk"] = series_fk
         if existing is None:
             if conn.execute(self._insert_instance, row).first() is not None:
@@ -549,28 +615,30 @@ class Index:
         old = existing.path if existing.path != row["path"] else None
         return AddResult(AddOutcome.REPLACED, uid, row["path"], old)
 
-    def _patient(self, conn: Connection, v: HeaderValues) -> int:
+    # Each returns the row's id and its attribute values as the index now holds them.
+
+    def _patient(self, conn: Connection, v: HeaderValues, new: dict) -> tuple[int, tuple]:
         key = {"patient_id": v.patient_id, "issuer": v.issuer}
-        new = _patient_row(v)
         stored = conn.execute(_SELECT_PATIENT, key).first()
         if stored is None:
             created = conn.execute(self._insert_patient, new).first()
             if created is not None:
-                return created.id
+                return created.id, tuple(new[name] for name in _PATIENT_ATTRIBUTES)
             stored = conn.execute(_SELECT_PATIENT, key).one()  # a concurrent insert won
         changes = _changes(stored[1:], new, _PATIENT_ATTRIBUTES)
         if changes:
             conn.execute(update(patients).where(patients.c.id == stored.id).values(changes))
-        return stored.id
+        return stored.id, _merged(stored[1:], changes, _PATIENT_ATTRIBUTES)
 
-    def _study(self, conn: Connection, v: HeaderValues, patient_fk: int) -> int:
+    def _study(
+        self, conn: Connection, v: HeaderValues, new: dict, patient_fk: int
+    ) -> tuple[int, tuple]:
         key = {"uid": v.study_instance_uid}
-        new = _study_row(v)
         stored = conn.execute(_SELECT_STUDY, key).first()
         if stored is None:
             created = conn.execute(self._insert_study, {**new, "patient_fk": patient_fk}).first()
             if created is not None:
-                return created.id
+                return created.id, tuple(new[name] for name in _STUDY_ATTRIBUTES)
             stored = conn.execute(_SELECT_STUDY, key).one()
         changes = _changes(stored[2:], new, _STUDY_ATTRIBUTES)
         if stored.patient_fk != patient_fk:
@@ -579,16 +647,17 @@ class Index:
             conn.execute(update(studies).where(studies.c.id == stored.id).values(changes))
             if "patient_fk" in changes:
                 self._prune(conn, Level.PATIENT, stored.patient_fk)
-        return stored.id
+        return stored.id, _merged(stored[2:], changes, _STUDY_ATTRIBUTES)
 
-    def _series(self, conn: Connection, v: HeaderValues, study_fk: int) -> int:
+    def _series(
+        self, conn: Connection, v: HeaderValues, new: dict, study_fk: int
+    ) -> tuple[int, tuple]:
         key = {"uid": v.series_instance_uid}
-        new = _series_row(v)
         stored = conn.execute(_SELECT_SERIES, key).first()
         if stored is None:
             created = conn.execute(self._insert_series, {**new, "study_fk": study_fk}).first()
             if created is not None:
-                return created.id
+                return created.id, tuple(new[name] for name in _SERIES_ATTRIBUTES)
             stored = conn.execute(_SELECT_SERIES, key).one()
         changes = _changes(stored[2:], new, _SERIES_ATTRIBUTES)
         if stored.study_fk != study_fk:
@@ -597,7 +666,7 @@ class Index:
             conn.execute(update(series).where(series.c.id == stored.id).values(changes))
             if "study_fk" in changes:
                 self._prune(conn, Level.STUDY, stored.study_fk)
-        return stored.id
+        return stored.id, _merged(stored[2:], changes, _SERIES_ATTRIBUTES)
 
     # --- removing --------------------------------------------------------------------------
     # Each level locks the parent row, then looks at its children with a fresh statement: on
@@ -618,6 +687,7 @@ class Index:
         path, for the caller to delete the file, or None if it was not indexed."""
 
         def work(conn: Connection) -> str | None:
+            self._placements.clear()
             row = conn.execute(_SELECT_INSTANCE, {"uid": sop_instance_uid}).first()
             if row is None:
                 return None
@@ -632,6 +702,7 @@ class Index:
         studies); returns the paths of the instances' files, for the caller to delete."""
 
         def work(conn: Connection) -> list[str]:
+            self._placements.clear()
             study = conn.execute(
                 select(studies.c.id, studies.c.patient_fk)
                 .where(studies.c.study_instance_uid == study_instance_uid)

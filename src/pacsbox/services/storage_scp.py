@@ -28,6 +28,7 @@ from ..dicomfile import dataset_encoding, file_meta_bytes
 from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
+from ..rawheader import RawHeader, Unsupported
 from ..services.verification import VERIFICATION
 from ..sopclasses import modality_prefix, storage_sop_classes
 from ..syntaxes import DEFLATED
@@ -429,15 +430,24 @@ class StorageSCP(RequestHandler):
             self.on_stored(instance)
 
 
-def read_header(sink: TempFileSink, transfer_syntax: str) -> Dataset:
+def read_header(sink: TempFileSink, transfer_syntax: str) -> RawHeader | Dataset:
     """The data set's elements up to Pixel Data, unconverted; raises if they do not parse or
     if Pixel Data did not arrive whole.
 
-    From the in-memory head when it holds them (nearly always), else from the file. Deflated
-    data sets are inflated by pydicom from the file.
+    From the in-memory head when it holds them (nearly always), else from the file: walked
+    by ``RawHeader`` where it can (little endian, nearly always), else read by pydicom, which
+    also inflates deflated data sets and words the error when the bytes are malformed.
     """
     if transfer_syntax not in DEFLATED:
         implicit, little = dataset_encoding(transfer_syntax)
+        if little:
+            with contextlib.suppress(Unsupported):
+                raw = RawHeader(sink.head, implicit)
+                if raw.pixel_data_at is not None:
+                    _check_pixel_data(sink, raw.pixel_data_at, implicit, little)
+                    return raw
+                if len(sink.head) == sink.length and raw.elements:  # the whole data set
+                    return raw
         fp = BytesIO(sink.head)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "Expected explicit VR, but found implicit"
@@ -489,9 +499,13 @@ def _read_file(path: Path, *, pixels: bool = False) -> Dataset:
     return ds
 
 
-def uid_value(ds: Dataset, tag: int) -> str:
+def uid_value(ds: RawHeader | Dataset, tag: int) -> str:
     """A UI element's value straight from the raw bytes ("" if absent): converting it through
     pydicom's element machinery costs more than the whole header walk."""
+    if isinstance(ds, RawHeader):
+        with contextlib.suppress(Unsupported):
+            return ds.text(tag)
+        return ""
     if tag not in ds:
         return ""
     raw = ds.get_item(tag)
@@ -501,7 +515,7 @@ def uid_value(ds: Dataset, tag: int) -> str:
     return str(value or "")
 
 
-def _mismatch(header: Dataset, request: CStoreRQ) -> tuple[int, str] | None:
+def _mismatch(header: RawHeader | Dataset, request: CStoreRQ) -> tuple[int, str] | None:
     """PS3.4 B.2.3: the data set must be the instance the command names, of its SOP class."""
     sop_class = uid_value(header, 0x00080016)
     sop_instance = uid_value(header, 0x00080018)

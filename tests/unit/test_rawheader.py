@@ -1,0 +1,155 @@
+"""The header read from raw bytes (pacsbox.rawheader) against pydicom: the same DICOM JSON on
+every test file pydicom ships, or a clean ``Unsupported`` where the fast path hands over."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.filereader import _read_file_meta_info, read_preamble
+
+from pacsbox.archive.header import bulk_data_uri
+from pacsbox.rawheader import BULK_DATA_THRESHOLD, RawHeader, Unsupported
+
+FILES = sorted(p for p in Path(get_testdata_file("CT_small.dcm")).parent.rglob("*.dcm"))
+LITTLE_ENDIAN = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}
+
+
+def dataset_bytes(path: Path) -> tuple[bytes, bool] | None:
+    """The data set after the file meta information, and whether it is implicit VR, for
+    little endian files with a meta header; None for the others."""
+    data = path.read_bytes()
+    fp = BytesIO(data)
+    try:
+        read_preamble(fp, force=False)
+        meta = _read_file_meta_info(fp)
+    except Exception:
+        return None
+    syntax = str(meta.get("TransferSyntaxUID", ""))
+    encapsulated = syntax.startswith("1.2.840.10008.1.2.4") or syntax == "1.2.840.10008.1.2.5"
+    if syntax not in LITTLE_ENDIAN and not encapsulated:
+        return None
+    return data[fp.tell() :], LITTLE_ENDIAN.get(syntax, False)
+
+
+def pydicom_json(path: Path) -> dict:
+    ds = dcmread(path, stop_before_pixels=True)
+    for tag in (0x7FE00008, 0x7FE00009, 0x7FE00010):
+        if tag in ds:
+            del ds[tag]
+    body = Dataset({tag: ds.get_item(tag) for tag in ds.keys()})  # noqa: SIM118
+    return body.to_json_dict(
+        bulk_data_threshold=BULK_DATA_THRESHOLD,
+        bulk_data_element_handler=bulk_data_uri,
+        suppress_invalid_tags=True,
+    )
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_raw_json_equals_pydicom_on_its_test_files():
+    same = handed_over = 0
+    for path in FILES:
+        found = dataset_bytes(path)
+        if found is None:
+            continue
+        data, implicit = found
+        try:
+            fast = RawHeader(data, implicit).to_json()
+        except Unsupported:
+            handed_over += 1
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slow = pydicom_json(path)
+        # pydicom's strict reading drops values it finds invalid; we keep them
+        for key, element in slow.items():
+            assert fast.get(key) == element, (
+                f"{path.name} {key}: {str(fast.get(key))[:300]} != {str(element)[:300]}"
+            )
+        extra = set(fast) - set(slow)
+        assert len(extra) <= 2, f"{path.name}: only we have {sorted(extra)}"
+        same += 1
+    assert same > 55, (same, handed_over)
+
+
+def test_walk_stops_at_pixel_data_and_reads_sequences():
+    ds = Dataset()
+    ds.PatientName = "Doe^John"
+    ds.ReferencedImageSequence = [Dataset(), Dataset()]
+    ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID = "1.2.3"
+    ds.Rows = 2
+    ds.BitsAllocated = 16
+    ds.PixelData = b"\0" * 8
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, True
+    write_dataset(buf, ds)  # defined lengths
+    raw = RawHeader(buf.getvalue(), implicit=True)
+    assert 0x7FE00010 not in raw.elements and raw.pixel_data_at is not None
+    assert raw.text(0x00100010) == "Doe^John"
+    doc = raw.to_json()
+    assert doc["00081140"]["Value"][0]["00081155"]["Value"] == ["1.2.3"]
+    assert doc["00081140"]["Value"][1] == {}
+    assert doc["00280010"] == {"vr": "US", "Value": [2]}
+
+
+def test_undefined_length_sequences_explicit_vr():
+    item = struct.pack("<HH2sH", 0x0008, 0x1155, b"UI", 6) + b"1.2.3\0"
+    seq = (
+        struct.pack("<HH2s2sI", 0x0008, 0x1140, b"SQ", b"\0\0", 0xFFFFFFFF)
+        + struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF)
+        + item
+        + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+        + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    )
+    after = struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", 4) + b"A^B "
+    raw = RawHeader(seq + after, implicit=False)
+    assert raw.to_json()["00081140"]["Value"] == [{"00081155": {"vr": "UI", "Value": ["1.2.3"]}}]
+    assert raw.text(0x00100010) == "A^B"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x10\x00\x10\x00PN\x08\x00Doe",  # value runs past the end
+        b"\x10\x00\x10\x00ZZ\x02\x00AB",  # not a VR
+        b"\x08\x00\x40\x11SQ\0\0\xff\xff\xff\xff",  # sequence without its delimiter
+        b"\x10\x00\x10\x00",  # stray bytes
+    ],
+)
+def test_malformed_bytes_are_handed_over(data):
+    with pytest.raises(Unsupported):
+        RawHeader(data, implicit=False).to_json()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_indexed_values_from_raw_bytes_equal_pydicom():
+    from pacsbox.archive.header import HeaderError, header_values
+
+    def values(header):
+        try:
+            return header_values(header)
+        except HeaderError:
+            return "no UIDs"
+
+    compared = 0
+    for path in FILES:
+        found = dataset_bytes(path)
+        if found is None:
+            continue
+        data, implicit = found
+        try:
+            raw = RawHeader(data, implicit)
+        except Unsupported:
+            continue
+        assert values(raw) == values(dcmread(path, stop_before_pixels=True)), path.name
+        compared += 1
+    assert compared > 55
