@@ -906,6 +906,7 @@ class Index:
         )
 
         def work(conn: Connection) -> list[str]:
+            self._placements.clear()
             removed = conn.execute(
                 delete(instances)
                 .where(instances.c.id.in_(chosen.scalar_subquery()))

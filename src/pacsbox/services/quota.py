@@ -34,6 +34,7 @@ from pydicom.dataset import Dataset
 
 from ..config.dcmqrscp import StorageArea
 from ..log import log
+from ..rawheader import RawHeader
 from .storage_scp import OUT_OF_RESOURCES, Verdict, uid_value
 
 ON_MAX_STUDIES = ("delete-oldest", "refuse")
@@ -61,7 +62,7 @@ class AreaQuota:
         self.on_max_studies = on_max_studies
         self._sizes: dict[str, int] = {}  # study UID -> its bytes in the area, as known here
 
-    def admit(self, header: Dataset, size: int, stored) -> Verdict | None:
+    def admit(self, header: RawHeader | Dataset, size: int, stored) -> Verdict | None:
         """None to store the instance (after making room), or the Verdict that refuses it."""
         study = uid_value(header, 0x0020000D)
         if not study:
@@ -98,7 +99,7 @@ class AreaQuota:
         self._delete_oldest(usage.studies - area.max_studies + 1, study)
         return None
 
-    def added(self, header: Dataset, size: int, stored) -> None:
+    def added(self, header: RawHeader | Dataset, size: int, stored) -> None:
         """The instance's index row is committed: count its bytes."""
         study = uid_value(header, 0x0020000D)
         if study in self._sizes:

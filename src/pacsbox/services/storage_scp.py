@@ -339,7 +339,7 @@ class StorageSCP(RequestHandler):
                                     study, calling, sink.length))  # fmt: skip
         return SUCCESS, None
 
-    def _admit(self, request: CStoreRQ, header: Dataset, size: int):
+    def _admit(self, request: CStoreRQ, header: RawHeader | Dataset, size: int):
         """(what to answer instead of storing, or None to store; the indexed instance the new
         one replaces, if known). A kept or refused duplicate and a quota answer instead; the
         index is asked only when on_duplicate or a quota needs it."""
