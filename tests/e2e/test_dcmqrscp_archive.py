@@ -249,6 +249,23 @@ def test_on_duplicate(tmp_path, samples, db, policy):
         assert "DIMSE Status                  : 0x0000: Success" in cp.stderr
 
 
+def test_a_resend_to_another_area_moves_the_instance(tmp_path, samples, db):
+    """Replaced into another area: the index row names the new area and the first area's
+    file is deleted (the paths are relative to each area's directory)."""
+    options, url = db
+    port = peers.free_port()
+    cfg = config(tmp_path, port, ("FIRST", "RW", (10, "10mb")), ("SECOND", "RW", (10, "10mb")))
+    with dcmqrscp(cfg, port, *options):
+        stored(storescu(port, "FIRST", samples["ct"]))
+        stored(storescu(port, "SECOND", samples["ct"]))
+        with Index.open(url) as index:
+            record = index.get_instance(sop_uid(samples["ct"]))
+            assert index.studies_of_area("FIRST") == []
+    assert record.area == "SECOND"
+    assert not any((tmp_path / "FIRST").iterdir())
+    assert [p.name for p in (tmp_path / "SECOND").iterdir()] == [record.path]
+
+
 # --- the tutorial ----------------------------------------------------------------------------
 
 
