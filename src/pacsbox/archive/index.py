@@ -167,6 +167,31 @@ class IndexStats:
     instances: int
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceLocation:
+    """Where an indexed instance is (``instance_location``): its storage area, its path
+    (relative to that area's directory) and its size, and its study."""
+
+    sop_instance_uid: str
+    study_instance_uid: str
+    area: str | None
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AreaUsage:
+    """What one study holds in one storage area (``area_usage``), for dcmqrscp's quotas.
+
+    studies: studies with instances in the area; counted only when the study has none there
+    (the question is then whether one more fits), else None.
+    """
+
+    study_instances: int
+    study_size: int
+    studies: int | None
+
+
 class _Restart(Exception):
     """A concurrent writer changed what this transaction decided on: run it again."""
 
@@ -821,6 +846,77 @@ class Index:
             return IndexStats(*counts)
 
         return self._read(work)
+
+    # --- storage areas (dcmqrscp's AETable quotas) -------------------------------------------
+
+    def instance_location(self, sop_instance_uid: str) -> InstanceLocation | None:
+        """The area, path, size and study of an indexed instance (None if not indexed):
+        checked before a received file is renamed into place, so that a kept or refused
+        duplicate never overwrites the stored one."""
+        query = (
+            select(
+                instances.c.sop_instance_uid,
+                studies.c.study_instance_uid,
+                instances.c.area,
+                instances.c.path,
+                instances.c.size,
+            )
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(instances.c.sop_instance_uid == sop_instance_uid)
+        )
+        row = self._read(lambda conn: conn.execute(query).first())
+        return InstanceLocation(*row) if row is not None else None
+
+    def area_usage(self, area: str | None, study_instance_uid: str) -> AreaUsage:
+        """The instances and bytes of the study in storage area ``area`` (None: the default
+        area) and, when it has none there, the number of studies the area holds."""
+        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
+        of_study = (
+            select(func.count(instances.c.id), func.coalesce(func.sum(instances.c.size), 0))
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+        )
+        count_studies = (
+            select(func.count(func.distinct(series.c.study_fk)))
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .where(in_area)
+        )
+
+        def work(conn: Connection) -> AreaUsage:
+            count, size = conn.execute(of_study).one()
+            held = conn.execute(count_studies).scalar_one() if count == 0 else None
+            return AreaUsage(int(count), int(size), held)
+
+        return self._read(work)
+
+    def remove_area_study(self, study_instance_uid: str, area: str | None) -> list[str]:
+        """Remove the study's instances in storage area ``area`` (and the series, study and
+        patient left empty; instances in other areas stay); returns their paths, relative to
+        the area's directory, for the caller to delete the files."""
+        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
+        chosen = (
+            select(instances.c.id)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+        )
+
+        def work(conn: Connection) -> list[str]:
+            self._placements.clear()
+            removed = conn.execute(
+                delete(instances)
+                .where(instances.c.id.in_(chosen.scalar_subquery()))
+                .returning(instances.c.path, instances.c.series_fk)
+            ).all()
+            for series_fk in {row.series_fk for row in removed}:
+                self._prune(conn, Level.SERIES, series_fk)
+            return [row.path for row in removed]
+
+        return self._write(work)
 
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:

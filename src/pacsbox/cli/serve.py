@@ -16,7 +16,7 @@ from ..dimse import CEchoRQ, CStoreRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
-from ..services.storage_scp import StorageSCP, storage_policy
+from ..services.storage_scp import ON_DUPLICATE, StorageSCP, storage_policy
 from ..services.verification import VerificationSCP
 from ..syntaxes import ARCHIVE_PREFERENCE
 from .common import (
@@ -60,6 +60,8 @@ def parser() -> DcmtkArgumentParser:
     p.add_argument("-ts", "--socket-timeout", type=int, default=60,
                    help="abort an association silent for this long (0: never; default 60)")  # fmt: skip
     p.add_argument("-ta", "--acse-timeout", type=int, default=30, help="ACSE timeout (default: 30)")
+    p.add_argument("--on-duplicate", choices=ON_DUPLICATE, default="replace",
+                   help="a re-sent SOP Instance UID: replace (default), keep or refuse it")  # fmt: skip
     p.add_argument("--require-called-aet", action="store_true",
                    help="refuse associations whose called AE title is not ours")  # fmt: skip
     return p
@@ -71,7 +73,12 @@ def server_config(args, index) -> ServerConfig:
         policy=storage_policy(ARCHIVE_PREFERENCE),
         handlers={
             CEchoRQ: VerificationSCP(),
-            CStoreRQ: StorageSCP(Path(args.data) / "files", sort_prefix="", index=index),
+            CStoreRQ: StorageSCP(
+                Path(args.data) / "files",
+                sort_prefix="",
+                index=index,
+                on_duplicate=args.on_duplicate,
+            ),
         },
         max_associations=args.max_associations,
         max_pdu_length=args.max_pdu,
