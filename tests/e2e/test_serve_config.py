@@ -72,4 +72,4 @@ def test_a_bad_file_stops_serve_with_the_line_to_fix(tmp_path):
     config.write_text('[server]\nae_title = "CFGPACS"\nport = "11112"\n')
     cp = run_pacsbox("serve", "--config", config)
     assert cp.returncode == 1
-    assert f"{config}:3: [server] port: expected an integer from 1 to 65535" in cp.stderr
+    assert f"{config}:3: [server] port: expected an integer from 0 to 65535" in cp.stderr

@@ -222,9 +222,7 @@ def ae_title_problem(value: str) -> str | None:
     if len(value) > MAX_AE_TITLE:
         return f"{value!r} has {len(value)} characters, an AE title at most {MAX_AE_TITLE}"
     if any(c == "\\" or not " " <= c <= "~" for c in value):
-        return (
-            f"{value!r} has a backslash or a character outside ASCII, which an AE title cannot hold"
-        )
+        return f"{value!r} has a backslash, a control character or one outside ASCII, which an AE title cannot hold"
     return None
 
 
@@ -305,7 +303,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, _Key]]] = {
     "server": (ServerSettings, {
         "ae_title": _Key(_ae_title, "an AE title: 1 to 16 ASCII characters, no backslash"),
         "host": _Key(_text, 'the address to listen on, e.g. "0.0.0.0" (all) or "127.0.0.1"'),
-        "port": _Key(_integer(1, 65535), "an integer from 1 to 65535"),
+        "port": _Key(_integer(0, 65535), "an integer from 0 to 65535 (0: any free port)"),
         "max_associations": _Key(_integer(1, 10_000), "an integer from 1 to 10000"),
         "max_pdu": _Key(_integer(MIN_PDU, MAX_PDU), f"an integer from {MIN_PDU} to {MAX_PDU}"),
         "acse_timeout": _Key(_seconds(zero_is_never=False), "seconds, more than 0"),
