@@ -46,6 +46,7 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_instance(tmp_path, index_db
     finally:
         server.stop()
     assert server.process.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= KILL_AFTER, sender.output()[-4000:]  # the burst was under way
     assert status != 0 and len(sender.acknowledged) < INSTANCES, (
         "storescu finished before the kill: the burst was too short to interrupt"
     )
