@@ -9,6 +9,7 @@ the association goes on; a peer that aborts mid-transfer leaves no file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import struct
@@ -110,14 +111,32 @@ class TempFileSink:
         self.path.unlink(missing_ok=True)
 
 
+# Names taken in a row before create_temp gives up: a kill -9 leaves one temp file per open
+# association and the spare, so a few at a time.
+_TEMP_ATTEMPTS = 1000
+
+
 def create_temp(directory: Path) -> tuple[Path, int]:
     """A new empty temp file (path, descriptor) in ``directory``, where it will be renamed.
 
     The name is our pid and a counter (cheaper than mkstemp's random names), created
-    exclusively all the same.
+    exclusively all the same. A name that is taken is skipped: a server killed with -9 leaves
+    its temp files, and the next one may have its pid (in a container, always the same one);
+    a server on another host sharing the storage root may have ours.
     """
-    path = directory / f".incoming-{_PID}-{next(_SEQUENCE)}.part"
-    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    for _ in range(_TEMP_ATTEMPTS):
+        path = directory / f".incoming-{_PID}-{next(_SEQUENCE)}.part"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+        except FileExistsError:
+            continue
+        return path, fd
+    raise FileExistsError(
+        errno.EEXIST,
+        f"{_TEMP_ATTEMPTS} temp file names in a row are taken; remove the .incoming-*.part "
+        "files of stopped servers (no running server uses them)",
+        str(directory),
+    )
 
 
 class FailedSink:
