@@ -96,6 +96,9 @@ class AddOutcome(StrEnum):
     REFUSED = "refused"  # as KEPT, and the caller answers the C-STORE with a failure
 
 
+_WRITTEN = (AddOutcome.ADDED, AddOutcome.REPLACED)
+
+
 @dataclass(frozen=True, slots=True)
 class AddResult:
     """What ``add`` did.
@@ -537,11 +540,18 @@ class Index:
         area: str | None = None,
         on_duplicate: OnDuplicate | Literal["replace", "keep", "refuse"] = OnDuplicate.REPLACE,
         received_at: datetime | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> AddResult:
         """Index one instance from its header (the storage SCP's ``read_header``: elements up
         to Pixel Data), stored at ``path`` (relative to the storage root). The patient, study
         and series rows are created or updated and the instance row written in one
         transaction, committed when this returns: the caller may then answer the C-STORE.
+
+        ``before_commit`` runs inside that transaction once the instance row is written (not
+        when the instance is kept or refused), holding the row's lock: the storage SCP moves
+        the file into place there, so that of two processes storing the same SOP instance at
+        once, the last to rename is the last to commit and row and file agree. It may run
+        again if the transaction is retried; an exception from it rolls the row back.
 
         Raises HeaderError (a ValueError) if the header lacks the Study, Series or SOP
         Instance UID.
@@ -562,7 +572,14 @@ class Index:
             "header": document,
         }
         self._placed = None
-        result = self._write(lambda conn: self._add(conn, values, row, policy))
+
+        def work(conn: Connection) -> AddResult:
+            result = self._add(conn, values, row, policy)
+            if before_commit is not None and result.outcome in _WRITTEN:
+                before_commit()
+            return result
+
+        result = self._write(work)
         if self._placed is not None:
             self._placements[values.series_instance_uid] = self._placed
         return result

@@ -339,18 +339,13 @@ class StorageSCP(RequestHandler):
             if verdict is not None:
                 sink.discard()
                 return verdict
-            try:
-                if directory not in self._directories:
-                    directory.mkdir(parents=True, exist_ok=True)
-                    self._directories.add(directory)
-                sink.commit(target)
-            except OSError as exc:
-                sink.discard()
-                log.error("Cannot store %s: %s", target, exc)
-                return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
-            log.info("storing DICOM file: %s", target)
-            if self.index is not None:
-                problem = self._index(header, target, sink, context, calling, replacing)
+            if self.index is None:
+                try:
+                    self._place(sink, directory, target)
+                except OSError as exc:
+                    return self._not_written(sink, target, exc)
+            else:
+                problem = self._index(header, directory, target, sink, context, calling, replacing)
                 if problem is not None:
                     return problem
         self._stored(StoredInstance(target, request.affected_sop_class_uid,
@@ -395,12 +390,34 @@ class StorageSCP(RequestHandler):
             uid + tail if len(uid + tail) <= 64 else "SOP instance" + tail
         )
 
+    def _place(self, sink: TempFileSink, directory: Path, target: Path) -> None:
+        """Rename the complete temp file to ``target`` (raises OSError)."""
+        if directory not in self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
+        sink.commit(target)
+        log.info("storing DICOM file: %s", target)
+
+    def _not_written(self, sink, target: Path, exc: OSError) -> Verdict:
+        sink.discard()
+        log.error("Cannot store %s: %s", target, exc)
+        return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
+
     def _index(
-        self, header, target: Path, sink, context, calling: str, replacing
+        self, header, directory: Path, target: Path, sink, context, calling: str, replacing
     ) -> Verdict | None:
-        """Commit the instance's index row (before the response); a failure is the C-STORE's."""
+        """Write the instance's index row and move its file into place in one transaction,
+        committed before the response; a failure is the C-STORE's."""
         path = target.relative_to(self.output_dir).as_posix()
         size = sink.meta_length + sink.length
+        placed = False
+
+        def place() -> None:  # inside the transaction, holding the row (Index.add)
+            nonlocal placed
+            if not placed:  # a retried transaction: the file is in place already
+                self._place(sink, directory, target)
+                placed = True
+
         try:
             result = self.index.add(
                 header,
@@ -410,20 +427,20 @@ class StorageSCP(RequestHandler):
                 calling_ae=calling,
                 area=self.area,
                 on_duplicate=self.on_duplicate,
+                before_commit=place,
             )
-        except Exception as exc:  # the file stays; `pacsbox check` reconciles (issue 9)
+        except OSError as exc:  # the rename failed: the row was rolled back
+            return self._not_written(sink, target, exc)
+        except Exception as exc:
+            if not placed:
+                sink.discard()
+            # else the file stays without its row; `pacsbox check` reconciles (issue 9)
             log.error("Cannot index %s: %s", target, exc)
             return OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]
         if result.outcome in ("kept", "refused"):
-            # another process indexed this SOP Instance UID since _admit looked: drop our
-            # file unless it is the indexed one (same area, same name: already overwritten)
-            try:
-                stored = self.index.instance_location(result.sop_instance_uid)
-            except Exception as exc:
-                log.error("Cannot look up %s: %s", result.sop_instance_uid, exc)
-            else:
-                if stored is None or (stored.area, stored.path) != (self.area, path):
-                    target.unlink(missing_ok=True)
+            # another process indexed this SOP Instance UID since _admit looked; ours was
+            # never moved into place
+            sink.discard()
             return self._duplicate(result.sop_instance_uid, result.indexed_path)
         if self.quota is not None:
             try:
