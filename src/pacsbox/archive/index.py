@@ -404,7 +404,12 @@ class Index:
             engine = _sqlite_engine(parsed, busy_timeout)
         elif parsed.get_backend_name() == "postgresql":
             engine = create_engine(
-                parsed, pool_size=2, max_overflow=2, pool_pre_ping=True, json_serializer=dumps
+                # the writer's connection, and one per query running (the C-FIND SCP's)
+                parsed,
+                pool_size=2,
+                max_overflow=8,
+                pool_pre_ping=True,
+                json_serializer=dumps,
             )
         else:
             raise ArchiveIndexError(
@@ -944,8 +949,8 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout},
         json_serializer=dumps,
-        pool_size=1,
-        max_overflow=1,
+        pool_size=1,  # the writer's connection; queries take their own (WAL: they never block)
+        max_overflow=8,
     )
 
     @event.listens_for(engine, "connect")

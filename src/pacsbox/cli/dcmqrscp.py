@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 
 from ..config.dcmqrscp import ConfigError, load
-from ..dimse import CEchoRQ, CStoreRQ
+from ..dimse import CEchoRQ, CFindRQ, CStoreRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
-from ..services.areas import AreaStorageSCP, area_admission
+from ..services.areas import AreaService, AreaStorageSCP, access_refusal, area_admission
+from ..services.find_scp import FindSCP, with_query
 from ..services.quota import ON_MAX_STUDIES
 from ..services.storage_scp import ON_DUPLICATE, storage_policy
 from ..services.verification import VerificationSCP
@@ -107,10 +108,15 @@ def server_config(args, config, index=None) -> ServerConfig:
         on_duplicate=args.on_duplicate,
         on_max_studies=args.on_max_studies,
     )
+    handlers = {CEchoRQ: VerificationSCP(), CStoreRQ: store}
+    if index is not None:
+        handlers[CFindRQ] = FindSCP(index, _query_options(config))
     return ServerConfig(
         ae_title=next(iter(config.areas), "DCMQRSCP"),
-        policy=storage_policy(scp_preference(args) if args.prefer else ARCHIVE_PREFERENCE),
-        handlers={CEchoRQ: VerificationSCP(), CStoreRQ: store},
+        policy=with_query(
+            storage_policy(scp_preference(args) if args.prefer else ARCHIVE_PREFERENCE)
+        ),
+        handlers=handlers,
         max_associations=config.max_associations or 16,
         max_pdu_length=config.max_pdu or 16384,
         timeouts=Timeouts(
@@ -118,6 +124,21 @@ def server_config(args, config, index=None) -> ServerConfig:
         ),
         accept=area_admission(config),
     )
+
+
+def _query_options(config):
+    """The called AE title's storage area: its instances only, its AE title as the
+    RetrieveAETitle; a W area refuses (dcmqrscp would answer)."""
+    from ..archive.query import QueryOptions
+
+    def options_for(assoc):
+        area = config.area_for(assoc.rq.called_ae_title) if assoc.rq else None
+        refusal = access_refusal(area, AreaService.QUERY)
+        if refusal is not None:
+            return refusal
+        return QueryOptions(retrieve_ae_title=area.ae_title, area=area.ae_title)
+
+    return options_for
 
 
 async def run(args) -> int:

@@ -94,18 +94,22 @@ def effective_config(args) -> ServeConfig:
 
 
 def server_config(config: ServeConfig, index):
-    from ..dimse import CEchoRQ, CStoreRQ
+    from ..archive.query import QueryOptions
+    from ..dimse import CEchoRQ, CFindRQ, CStoreRQ
     from ..net.association import Timeouts
     from ..net.server import ServerConfig
+    from ..services.find_scp import FindSCP, with_query
     from ..services.storage_scp import StorageSCP, storage_policy
     from ..services.verification import VerificationSCP
 
     server = config.server
+    query_options = QueryOptions(retrieve_ae_title=server.ae_title)
     return ServerConfig(
         ae_title=server.ae_title,
-        policy=storage_policy(config.transfer_syntaxes.uids),
+        policy=with_query(storage_policy(config.transfer_syntaxes.uids)),
         handlers={
             CEchoRQ: VerificationSCP(),
+            CFindRQ: FindSCP(index, lambda assoc: query_options),
             CStoreRQ: StorageSCP(
                 config.storage.data / "files",
                 sort_prefix="",
