@@ -3,8 +3,9 @@
 Reads DCMTK's own configuration file (NetworkTCPPort, MaxPDUSize, MaxAssociations, HostTable,
 VendorTable, AETable). The called AE title selects the storage area; a calling AE title the
 area does not admit is refused as "calling AE title not recognized" (dcmqrscp says "called"),
-and the log names the table entry that would admit it. Verification and storage are served
-now; query and retrieve come next.
+and the log names the table entry that would admit it. Verification, storage and C-FIND are
+served now (a query sees the called area's instances only; W areas refuse it); retrieve
+comes next.
 
 Every stored instance goes into the archive's index (``--db``; by default the SQLite file
 ``pacsbox-index.sqlite`` next to the configuration file), recorded with its area's AE title
