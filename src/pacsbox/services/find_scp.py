@@ -159,17 +159,27 @@ class FindSCP(RequestHandler):
             await asyncio.to_thread(conn.close)
 
 
-def with_query(policy):
-    """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND SOP classes, in
-    the uncompressed syntaxes."""
+def with_query(policy, *, retrieve: bool = True):
+    """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND (and C-MOVE and
+    C-GET) SOP classes in the uncompressed syntaxes, and lets a C-GET requestor be the SCP of
+    every storage class its C-STOREs come back on (PS3.4 C.4.3.1, role selection)."""
     import dataclasses
 
+    from ..sopclasses import storage_sop_classes
+    from .qr_models import GET_MODELS, MOVE_MODELS
+
+    added = set(FIND_SOP_CLASSES)
+    if retrieve:
+        added |= {uid for uid, model in {**MOVE_MODELS, **GET_MODELS}.items()}
     classes = policy.abstract_syntaxes
     return dataclasses.replace(
         policy,
-        abstract_syntaxes=None if classes is None else classes | FIND_SOP_CLASSES,
+        abstract_syntaxes=None if classes is None else classes | added,
         transfer_syntaxes_for={
             **policy.transfer_syntaxes_for,
-            **dict.fromkeys(FIND_SOP_CLASSES, FIND_SYNTAXES),
+            **dict.fromkeys(added, FIND_SYNTAXES),
         },
+        requestor_may_be_scp=policy.requestor_may_be_scp | storage_sop_classes()
+        if retrieve
+        else policy.requestor_may_be_scp,
     )
