@@ -44,7 +44,8 @@ class QueryKeyError(PacsboxError, ValueError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"Bad query key {key!r}: {reason} ({EXAMPLE})")
+        example = "" if "e.g." in reason else f" ({EXAMPLE})"
+        super().__init__(f"Bad query key {key!r}: {reason}{example}")
 
 
 ALL_ITEMS = -1  # "[*]"

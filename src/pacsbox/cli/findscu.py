@@ -113,7 +113,13 @@ def _show_in_log(args) -> bool:
 async def run(args) -> int:
     from ..net.association import Association, Timeouts
     from ..net.requestor import build_rq
-    from ..services.find_scu import FindError, find, find_proposal, model_alternatives
+    from ..services.find_scu import (
+        MODEL_NAMES,
+        FindError,
+        find,
+        find_proposal,
+        model_alternatives,
+    )
     from ..services.qr_models import Model
     from ..ul.diagnosis import NoAcceptedContextError
 
@@ -137,10 +143,13 @@ async def run(args) -> int:
     try:
         assoc = await Association.connect(args.peer, args.port, rq, timeouts=timeouts)
     except NoAcceptedContextError as exc:
-        exc.diagnosis.hint += (
-            f" findscu proposed only the {model.value} information model"
-            + (" (-W is findscu's default, as in DCMTK)" if model is Model.WORKLIST else "")
-            + f"; to query with another one pass {model_alternatives(model)}."
+        # the generic hint speaks of storage; say which flag selects a model the peer has
+        exc.diagnosis.hint = (
+            f"The peer (AE '{args.call}') does not accept C-FIND in the "
+            f"{MODEL_NAMES[model]} information model"
+            + (", findscu's default (-W), as in DCMTK" if model is Model.WORKLIST else "")
+            + f". To query with another model pass {model_alternatives(model)}"
+            + (" (a PACS usually offers -S)." if model is Model.WORKLIST else ".")
         )
         raise
     show = _show_in_log(args) and log.isEnabledFor(logging.INFO)
@@ -172,7 +181,8 @@ async def run(args) -> int:
         assoc.abort()
     else:
         await assoc.release()
-    _print_matches(matches, args, model)
+    if failure is None or matches:
+        _print_matches(matches, args, model)
     if failure is not None:
         raise failure
     return 0

@@ -181,7 +181,9 @@ async def find(
 
 def _failure(result: FindResult, model: Model) -> FindError:
     info = result.info
-    parts = [f"The C-FIND failed with status {info}."]
+    parts = [f"The C-FIND failed with status 0x{info.code:04X} ({info.meaning})."]
+    if info.hint:
+        parts.append(info.hint)
     comment = result.response.error_comment
     if comment:
         parts.append(f"The peer says: {comment.strip()!r}.")
