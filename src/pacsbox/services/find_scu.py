@@ -9,6 +9,7 @@ what to change. Log lines read like DCMTK findscu's (``I: Sending Find Request (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,8 +19,9 @@ from ..dimse.status import StatusCategory, StatusInfo, category_of, describe
 from ..errors import PacsboxError
 from ..log import log
 from ..net.association import Association
+from ..ul.diagnosis import AssociationAbortedError
 from ..ul.negotiation import AgreedContext
-from .qr_models import SOP_CLASSES, Model
+from .qr_models import FIND_MODELS, SOP_CLASSES, Model
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -141,7 +143,7 @@ async def find(
     C-CANCEL-RQ and the peer stopped). A failure status raises FindError.
     """
     from ..dataset_dump import dump_lines
-    from ..datasets import decode_dataset, encode_dataset
+    from ..datasets import encode_dataset
 
     model = Model(model)
     context = find_context(assoc, model)
@@ -154,9 +156,28 @@ async def find(
         priority=priority,
     )
     log.info("Sending Find Request (MsgID %d)", message_id)
-    if log.isEnabledFor(20):
+    if log.isEnabledFor(logging.INFO):
         lines = ["Request Identifiers:", "", *dump_lines(raw, syntax, strip_padding=True), ""]
         log.info("\n".join(lines))
+    try:
+        async for result in _responses(assoc, context, request, raw, cancel_after):
+            yield result
+    except AssociationAbortedError as exc:
+        calling = assoc.rq.calling_ae_title if assoc.rq else "?"
+        raise FindError(
+            f"{exc}\nThe peer aborted the association during the C-FIND. PACS that allow "
+            f"queries only from AE titles they know do this (Orthanc: DicomModalities); "
+            f"check that the peer knows the calling AE title '{calling}' (-aet).",
+            model=model,
+        ) from exc
+
+
+async def _responses(assoc, context, request, raw, cancel_after) -> AsyncIterator[FindResult]:
+    from ..datasets import decode_dataset
+
+    model = FIND_MODELS[request.affected_sop_class_uid]
+    syntax = context.transfer_syntax
+    message_id = request.message_id
     pending = 0
     cancelled = False
     async for response, dataset in assoc.request(context.context_id, request, raw):
