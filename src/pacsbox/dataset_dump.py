@@ -42,13 +42,14 @@ def dump_lines(
     transfer_syntax: str,
     *,
     header: bool = True,
-    strip_padding: bool = False,
+    request: bool = False,
 ) -> list[str]:
     """DCMTK's dump of a data set: its bytes in ``transfer_syntax``, or a Dataset (then
     encoded in ``transfer_syntax`` first, so the dump shows what goes on the wire).
 
-    ``strip_padding``: drop the one trailing space or NUL a text value was padded with, as
-    DCMTK shows values it built itself (findscu's "Request Identifiers").
+    ``request``: print it as DCMTK prints a data set it built itself (findscu's "Request
+    Identifiers"): text without its trailing pad, sequences and items with length 0 (not
+    computed yet), an element of unknown VR as "??".
     """
     from .datasets import decode_dataset, encode_dataset
     from .dicomfile import dataset_encoding
@@ -63,7 +64,7 @@ def dump_lines(
             "# Dicom-Data-Set",
             f"# Used TransferSyntax: {transfer_syntax_description(transfer_syntax)}",
         ]
-    _Dumper(implicit, little, strip_padding).dataset(ds, 0, None, lines)
+    _Dumper(implicit, little, request).dataset(ds, 0, None, lines)
     return lines
 
 
@@ -73,8 +74,8 @@ def _line(indent: int, tag: int, vr: str, value: str, length: str, vm: int, name
 
 
 class _Dumper:
-    def __init__(self, implicit: bool, little: bool, strip_padding: bool) -> None:
-        self.implicit, self.little, self.strip = implicit, little, strip_padding
+    def __init__(self, implicit: bool, little: bool, request: bool) -> None:
+        self.implicit, self.little, self.request = implicit, little, request
 
     def dataset(self, ds: Dataset, indent: int, encodings, lines: list[str]) -> int:
         """Append the lines of ``ds``; return its encoded length (for explicit-length items)."""
@@ -103,6 +104,8 @@ class _Dumper:
         value = raw.value or b""
         length = len(value)
         text, vm = self.value(vr, bytes(value), encodings)
+        if self.request and vr == "UN" and _keyword(tag) == _UNKNOWN:
+            vr, vm = "??", 1  # DCMTK: an element it has no VR for, VM 1 even when empty
         lines.append(_line(indent, tag, vr, text, str(length), vm, name))
         return self.header_size(vr) + length
 
@@ -125,7 +128,7 @@ class _Dumper:
             word = "undefined" if item_undefined else "explicit"
             lines[item_head] = _line(
                 indent + 1, 0xFFFEE000, "na", f"(Item with {word} length #={len(item)})",
-                "u/l" if item_undefined else str(body), 1, "Item",
+                "u/l" if item_undefined else self.measured(body), 1, "Item",
             )  # fmt: skip
             end = "(ItemDelimitationItem)" if item_undefined else (
                 "(ItemDelimitationItem for re-encoding)"
@@ -134,13 +137,17 @@ class _Dumper:
             content += 8 + body + (8 if item_undefined else 0)
         lines[head] = _line(
             indent, tag, "SQ", f"(Sequence with {kind} length #={len(items)})",
-            "u/l" if undefined else str(content), 1, name,
+            "u/l" if undefined else self.measured(content), 1, name,
         )  # fmt: skip
         end = "(SequenceDelimitationItem)" if undefined else (
             "(SequenceDelimitationItem for re-encod.)"
         )  # fmt: skip
         lines.append(_line(indent, 0xFFFEE0DD, "na", end, "0", 0, "SequenceDelimitationItem"))
         return self.header_size("SQ") + content + (8 if undefined else 0)
+
+    def measured(self, length: int) -> str:
+        # DCMTK computes the length of a sequence or item only when it writes it
+        return "0" if self.request else str(length)
 
     def vr_of(self, ds: Dataset, raw) -> str:
         if raw.VR:
@@ -179,7 +186,7 @@ class _Dumper:
         return f"[{text}]", vm
 
     def text(self, vr: str, value: bytes, encodings) -> str:
-        if self.strip and value[-1:] in (b" ", b"\0"):
+        if self.request and value[-1:] in (b" ", b"\0"):
             value = value[:-1]
         if vr == "UI":
             value = value.rstrip(b"\0")
@@ -197,4 +204,7 @@ def _keyword(tag: int) -> str:
     group, element = tag >> 16, tag & 0xFFFF
     if group % 2 and 0x0010 <= element <= 0x00FF:
         return "PrivateCreator"
-    return keyword_for_tag(tag) or "Unknown Tag & Data"
+    return keyword_for_tag(tag) or _UNKNOWN
+
+
+_UNKNOWN = "Unknown Tag & Data"

@@ -151,6 +151,26 @@ def test_v_output_is_dcmtk_findscus_line_for_line(tutorial_pacs):
     assert exchange(ours.stderr) == exchange(theirs.stderr)
 
 
+def test_request_with_sequences_and_private_tags_is_dumped_as_dcmtk_does(tutorial_pacs):
+    args = [
+        "-v", "-S", *CALL, "localhost", tutorial_pacs.port, "-k", "QueryRetrieveLevel=STUDY",
+        "-k", "ReferencedStudySequence[0].StudyInstanceUID=1.2",
+        "-k", "(0008,1110)[0].(0008,1150)", "-k", "ModalitiesInStudy=CT\\MR",
+        "-k", "(0009,0010)=ACME", "-k", "0019,0010", "-k", "(0009,1001)", "-k", "Rows=512",
+        "-k", "OtherPatientIDsSequence", "-k", "ProcedureCodeSequence[1]",
+    ]  # fmt: skip
+    ours = run_pacsbox("findscu", *args)
+    theirs = peers.run_dcmtk("findscu", *args)
+    assert ours.returncode == theirs.returncode == 0, ours.stderr + theirs.stderr
+
+    def exchange(log: str) -> list[str]:
+        lines = log.replace("\x00", "").splitlines()
+        return lines[next(i for i, line in enumerate(lines) if "Sending Find" in line) :]
+
+    assert exchange(ours.stderr) == exchange(theirs.stderr)
+    assert "(0009,1001) ?? (no value available)" in ours.stderr
+
+
 # -- dcmqrscp: levels, wildcards, ranges, cancel, files ---------------------------------------
 
 
@@ -213,6 +233,16 @@ def test_extract_writes_one_file_per_response(dcmqrscp, tmp_path):
     assert uids == {s.uid for s in STUDIES}
     dump = peers.run_dcmtk("dcmdump", files[0])  # DCMTK reads them as well
     assert dump.returncode == 0 and "StudyInstanceUID" in dump.stdout
+
+
+def test_repeat_and_extract_number_the_files_of_the_whole_run(dcmqrscp, tmp_path):
+    cp = run_pacsbox(
+        "findscu", "--repeat", "2", "-X", "-od", tmp_path, "-S", *CALL, "localhost",
+        dcmqrscp.port, "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID",
+    )  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    # DCMTK's findscu would write rsp0001-0003 and rsp0005-0007 (it counts final responses)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [f"rsp{n:04d}.dcm" for n in range(1, 7)]
 
 
 def test_cancel_after_one_response(dcmqrscp):

@@ -19,7 +19,7 @@ def test_the_tutorials_request_identifiers():
         ["QueryRetrieveLevel=STUDY", "StudyDate", "StudyDescription", "StudyInstanceUID"]
     )
     # DCMTK 3.6.7 findscu -v, "Request Identifiers:"
-    assert dump_lines(ds, EXPLICIT, strip_padding=True) == [
+    assert dump_lines(ds, EXPLICIT, request=True) == [
         "# Dicom-Data-Set",
         "# Used TransferSyntax: Little Endian Explicit",
         "(0008,0020) DA (no value available)                     #   0, 0 StudyDate",

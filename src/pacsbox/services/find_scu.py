@@ -157,7 +157,7 @@ async def find(
     )
     log.info("Sending Find Request (MsgID %d)", message_id)
     if log.isEnabledFor(logging.INFO):
-        lines = ["Request Identifiers:", "", *dump_lines(raw, syntax, strip_padding=True), ""]
+        lines = ["Request Identifiers:", "", *dump_lines(raw, syntax, request=True), ""]
         log.info("\n".join(lines))
     try:
         async for result in _responses(assoc, context, request, raw, cancel_after):
