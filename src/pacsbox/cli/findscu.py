@@ -14,8 +14,10 @@ scripts. Deliberate differences from DCMTK 3.6.7's findscu:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from ..log import log
@@ -29,8 +31,16 @@ from .common import (
 from .syntax_options import add_scu_syntax_options, scu_proposal
 
 
+class _Parser(DcmtkArgumentParser):
+    """Query files may come before or after the options, as DCMTK allows (plain argparse
+    stops taking positionals after the first option that follows them)."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        return self.parse_intermixed_args(args, namespace)
+
+
 def parser() -> DcmtkArgumentParser:
-    p = DcmtkArgumentParser("findscu", "DICOM query (C-FIND) SCU")
+    p = _Parser("findscu", "DICOM query (C-FIND) SCU")
     p.add_argument("peer", help="hostname of DICOM peer")
     p.add_argument("port", type=int, help="tcp/ip port number of peer")
     p.add_argument("files", nargs="*", metavar="dcmfile-in", help="DICOM query file(s)")
@@ -82,8 +92,6 @@ def parser() -> DcmtkArgumentParser:
 def _identifiers(args) -> list[tuple[str, object]]:
     """(label, Dataset) of each query: every query file with the -k keys on top, or the keys
     alone (DCMTK: the keys override what a file holds)."""
-    from pydicom import dcmread
-
     from ..query_keys import build_identifier, parse_key
 
     keys = [parse_key(k) for k in args.key]  # bad keys fail before anything is sent
@@ -91,16 +99,50 @@ def _identifiers(args) -> list[tuple[str, object]]:
         return [("-k", build_identifier(keys))]
     queries = []
     for name in args.files:
-        try:
-            ds = dcmread(name, force=True)
-        except Exception as exc:  # pydicom raises several kinds for what is not DICOM
-            raise ValueError(
-                f"Cannot read query file {name}: {exc}. Give a DICOM file (e.g. made with "
-                "dump2dcm) or leave it out and use -k keys."
-            ) from None
-        ds.file_meta = None  # type: ignore[assignment]
+        ds = _read_query_file(name)
         queries.append((name, build_identifier(keys, ds)))
     return queries
+
+
+def _read_query_file(name: str):
+    """A query file: DICOM with a meta header, or (as DCMTK reads too) a bare data set."""
+    from pydicom import dcmread
+    from pydicom.datadict import dictionary_has_tag
+    from pydicom.errors import InvalidDicomError
+
+    problem = None
+    try:
+        try:
+            ds = dcmread(name)
+        except InvalidDicomError:
+            with _quiet_pydicom():  # its warnings about the guesswork are not for the user
+                ds = dcmread(name, force=True)
+            # forced, anything parses: accept it only if every tag is a known or private one
+            unknown = [e.tag for e in ds if e.tag.group % 2 == 0 and not dictionary_has_tag(e.tag)]
+            if unknown or not len(ds):
+                problem = "it is not a DICOM file"
+    except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+        problem = str(exc)
+    if problem:
+        raise ValueError(
+            f"Cannot read query file {name}: {problem}. Give a DICOM file (e.g. made with "
+            "dump2dcm), or leave it out and give the query as -k keys."
+        )
+    ds.file_meta = None  # type: ignore[assignment]
+    return ds
+
+
+@contextlib.contextmanager
+def _quiet_pydicom():
+    pydicom_log = logging.getLogger("pydicom")
+    level = pydicom_log.level
+    pydicom_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        pydicom_log.setLevel(level)
 
 
 def _show_in_log(args) -> bool:
