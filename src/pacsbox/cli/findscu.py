@@ -118,7 +118,7 @@ def _read_query_file(name: str):
             with _quiet_pydicom():  # its warnings about the guesswork are not for the user
                 ds = dcmread(name, force=True)
             # forced, anything parses: accept it only if every tag is a known or private one
-            unknown = [e.tag for e in ds if e.tag.group % 2 == 0 and not dictionary_has_tag(e.tag)]
+            unknown = [t for t in ds.keys() if t.group % 2 == 0 and not dictionary_has_tag(t)]
             if unknown or not len(ds):
                 problem = "it is not a DICOM file"
     except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
