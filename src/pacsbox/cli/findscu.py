@@ -118,7 +118,8 @@ def _read_query_file(name: str):
             with _quiet_pydicom():  # its warnings about the guesswork are not for the user
                 ds = dcmread(name, force=True)
             # forced, anything parses: accept it only if every tag is a known or private one
-            unknown = [t for t in ds.keys() if t.group % 2 == 0 and not dictionary_has_tag(t)]
+            tags = ds.keys()  # a Dataset iterates over its elements, which would decode them
+            unknown = [t for t in tags if t.group % 2 == 0 and not dictionary_has_tag(t)]
             if unknown or not len(ds):
                 problem = "it is not a DICOM file"
     except (OSError, ValueError, EOFError, KeyError, TypeError) as exc:
