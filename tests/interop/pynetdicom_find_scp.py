@@ -3,7 +3,7 @@
     python tests/interop/pynetdicom_find_scp.py --port N [--matches 3] [--status 0x0000]
         [--wait-for-cancel]
 
-Study Root FIND only, on 127.0.0.1. Each answer echoes the request's keys with values of
+Study Root FIND and Modality Worklist FIND, on 127.0.0.1. Each answer echoes the request's keys with values of
 match n: PatientName "PYNETDICOM^n" (match 2 is "MÜLLER^HANS" in ISO_IR 100), PatientID
 "PID-n", StudyInstanceUID "1.2.3.n", other keys as sent. Ends with --status. With
 --wait-for-cancel it waits (a bounded while) after the first match for a C-CANCEL and
@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pydicom.dataset import Dataset
     from pynetdicom import AE, evt
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+    from pynetdicom.sop_class import (
+        ModalityWorklistInformationFind,
+        StudyRootQueryRetrieveInformationModelFind,
+    )
 
     def handle_find(event):
         request = event.identifier
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             match.PatientName = "MÜLLER^HANS" if n == 2 else f"PYNETDICOM^{n}"
             match.PatientID = f"PID-{n}"
             match.StudyInstanceUID = f"1.2.3.{n}"
-            match.QueryRetrieveLevel = request.get("QueryRetrieveLevel", "STUDY")
+            if "QueryRetrieveLevel" in request:
+                match.QueryRetrieveLevel = request.QueryRetrieveLevel
             yield 0xFF00, match
             if args.wait_for_cancel and n == 1:
                 for _ in range(500):  # at most ~5 s: the test sends the cancel at once
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ae = AE(ae_title=args.aet)
     ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_supported_context(ModalityWorklistInformationFind)
     server = ae.start_server(
         ("127.0.0.1", args.port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle_find)]
     )

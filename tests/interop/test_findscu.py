@@ -373,6 +373,20 @@ def test_pynetdicom_find_scp():
     assert "request QueryRetrieveLevel ModalitiesInStudy PatientName" in scp.stdout()
 
 
+def test_pynetdicom_worklist_is_the_default_model():
+    with _pynetdicom_find("--matches", "2") as scp:
+        rows = findscu_json(
+            scp.port, "-aec", "PYNETDICOM", "-k", "PatientName",
+            "-k", "ScheduledProcedureStepSequence[0].Modality=CT",
+            "-k", "ScheduledProcedureStepSequence[0].ScheduledStationAETitle",
+        )  # fmt: skip
+    assert [r["PatientName"] for r in rows] == ["PYNETDICOM^1", "MÜLLER^HANS"]
+    assert rows[0]["ScheduledProcedureStepSequence"] == [
+        {"Modality": "CT", "ScheduledStationAETitle": ""}
+    ]
+    assert "QueryRetrieveLevel" not in rows[0]
+
+
 def test_pynetdicom_honours_cancel():
     with _pynetdicom_find("--matches", "5", "--wait-for-cancel") as scp:
         cp = run_pacsbox(
