@@ -476,3 +476,28 @@ def test_two_processes_add_to_one_new_study(db: Database, shared_sops: bool):
         assert every.count("added") == every.count("replaced") == INSTANCES_PER_PROCESS
     else:
         assert every == ["added"] * expected
+
+
+def test_before_commit_runs_inside_the_transaction(db: Database):
+    """The storage SCP renames the file in ``before_commit``: the row is written but not yet
+    visible to others, an exception there leaves no row, and a kept duplicate never calls it."""
+    writer, reader = db.open(), db.open()
+    try:
+        sop = new_uid()
+        seen = []
+        header = ct_header(new_uid(), new_uid(), sop)
+        add(writer, header, "1", before_commit=lambda: seen.append(reader.get_instance(sop)))
+        assert seen == [None] and reader.get_instance(sop) is not None
+
+        def fail() -> None:
+            raise OSError(28, "No space left on device")
+
+        other = new_uid()
+        with pytest.raises(OSError):
+            add(writer, ct_header(new_uid(), new_uid(), other), "2", before_commit=fail)
+        assert reader.get_instance(other) is None
+        result = add(writer, header, "3", on_duplicate="keep", before_commit=fail)
+        assert result.outcome is AddOutcome.KEPT
+    finally:
+        writer.close()
+        reader.close()

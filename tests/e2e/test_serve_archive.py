@@ -62,3 +62,21 @@ def test_stored_instances_are_indexed_and_survive_a_restart(tmp_path, samples, d
     stored = data / "files" / record.path
     assert stored.is_file() and stored.name == samples["ct"].stored_name
     assert record.header["00100010"]["vr"] == "PN"  # the whole header, as DICOM JSON
+
+
+@pytest.mark.parametrize("policy", ["keep", "refuse"])
+def test_on_duplicate_keeps_the_stored_file(tmp_path, samples, db_url, policy):
+    option, url = db_url
+    data = tmp_path / "data"
+    extra = ("--db", option) if option else ()
+    port = peers.free_port()
+    with pacsbox_server(port, "--on-duplicate", policy, *extra, data=data):
+        send(port, samples["ct"].path)
+        with Index.open(url) as index:
+            path = data / "files" / index.get_instance(samples["ct"].sop_instance_uid).path
+        before = path.stat().st_mtime_ns
+        cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, samples["ct"].path)
+        assert (cp.returncode == 0) is (policy == "keep"), cp.stderr
+        with Index.open(url) as index:
+            assert index.stats().instances == 1
+    assert path.stat().st_mtime_ns == before  # not overwritten by the copy sent again

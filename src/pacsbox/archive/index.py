@@ -96,6 +96,9 @@ class AddOutcome(StrEnum):
     REFUSED = "refused"  # as KEPT, and the caller answers the C-STORE with a failure
 
 
+_WRITTEN = (AddOutcome.ADDED, AddOutcome.REPLACED)
+
+
 @dataclass(frozen=True, slots=True)
 class AddResult:
     """What ``add`` did.
@@ -165,6 +168,31 @@ class IndexStats:
     studies: int
     series: int
     instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLocation:
+    """Where an indexed instance is (``instance_location``): its storage area, its path
+    (relative to that area's directory) and its size, and its study."""
+
+    sop_instance_uid: str
+    study_instance_uid: str
+    area: str | None
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AreaUsage:
+    """What one study holds in one storage area (``area_usage``), for dcmqrscp's quotas.
+
+    studies: studies with instances in the area; counted only when the study has none there
+    (the question is then whether one more fits), else None.
+    """
+
+    study_instances: int
+    study_size: int
+    studies: int | None
 
 
 class _Restart(Exception):
@@ -376,7 +404,12 @@ class Index:
             engine = _sqlite_engine(parsed, busy_timeout)
         elif parsed.get_backend_name() == "postgresql":
             engine = create_engine(
-                parsed, pool_size=2, max_overflow=2, pool_pre_ping=True, json_serializer=dumps
+                # the writer's connection, and one per query running (the C-FIND SCP's)
+                parsed,
+                pool_size=2,
+                max_overflow=8,
+                pool_pre_ping=True,
+                json_serializer=dumps,
             )
         else:
             raise ArchiveIndexError(
@@ -512,11 +545,18 @@ class Index:
         area: str | None = None,
         on_duplicate: OnDuplicate | Literal["replace", "keep", "refuse"] = OnDuplicate.REPLACE,
         received_at: datetime | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> AddResult:
         """Index one instance from its header (the storage SCP's ``read_header``: elements up
         to Pixel Data), stored at ``path`` (relative to the storage root). The patient, study
         and series rows are created or updated and the instance row written in one
         transaction, committed when this returns: the caller may then answer the C-STORE.
+
+        ``before_commit`` runs inside that transaction once the instance row is written (not
+        when the instance is kept or refused), holding the row's lock: the storage SCP moves
+        the file into place there, so that of two processes storing the same SOP instance at
+        once, the last to rename is the last to commit and row and file agree. It may run
+        again if the transaction is retried; an exception from it rolls the row back.
 
         Raises HeaderError (a ValueError) if the header lacks the Study, Series or SOP
         Instance UID.
@@ -537,7 +577,14 @@ class Index:
             "header": document,
         }
         self._placed = None
-        result = self._write(lambda conn: self._add(conn, values, row, policy))
+
+        def work(conn: Connection) -> AddResult:
+            result = self._add(conn, values, row, policy)
+            if before_commit is not None and result.outcome in _WRITTEN:
+                before_commit()
+            return result
+
+        result = self._write(work)
         if self._placed is not None:
             self._placements[values.series_instance_uid] = self._placed
         return result
@@ -822,6 +869,77 @@ class Index:
 
         return self._read(work)
 
+    # --- storage areas (dcmqrscp's AETable quotas) -------------------------------------------
+
+    def instance_location(self, sop_instance_uid: str) -> InstanceLocation | None:
+        """The area, path, size and study of an indexed instance (None if not indexed):
+        checked before a received file is renamed into place, so that a kept or refused
+        duplicate never overwrites the stored one."""
+        query = (
+            select(
+                instances.c.sop_instance_uid,
+                studies.c.study_instance_uid,
+                instances.c.area,
+                instances.c.path,
+                instances.c.size,
+            )
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(instances.c.sop_instance_uid == sop_instance_uid)
+        )
+        row = self._read(lambda conn: conn.execute(query).first())
+        return InstanceLocation(*row) if row is not None else None
+
+    def area_usage(self, area: str | None, study_instance_uid: str) -> AreaUsage:
+        """The instances and bytes of the study in storage area ``area`` (None: the default
+        area) and, when it has none there, the number of studies the area holds."""
+        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
+        of_study = (
+            select(func.count(instances.c.id), func.coalesce(func.sum(instances.c.size), 0))
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+        )
+        count_studies = (
+            select(func.count(func.distinct(series.c.study_fk)))
+            .select_from(instances)
+            .join(series, series.c.id == instances.c.series_fk)
+            .where(in_area)
+        )
+
+        def work(conn: Connection) -> AreaUsage:
+            count, size = conn.execute(of_study).one()
+            held = conn.execute(count_studies).scalar_one() if count == 0 else None
+            return AreaUsage(int(count), int(size), held)
+
+        return self._read(work)
+
+    def remove_area_study(self, study_instance_uid: str, area: str | None) -> list[str]:
+        """Remove the study's instances in storage area ``area`` (and the series, study and
+        patient left empty; instances in other areas stay); returns their paths, relative to
+        the area's directory, for the caller to delete the files."""
+        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
+        chosen = (
+            select(instances.c.id)
+            .join(series, series.c.id == instances.c.series_fk)
+            .join(studies, studies.c.id == series.c.study_fk)
+            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+        )
+
+        def work(conn: Connection) -> list[str]:
+            self._placements.clear()
+            removed = conn.execute(
+                delete(instances)
+                .where(instances.c.id.in_(chosen.scalar_subquery()))
+                .returning(instances.c.path, instances.c.series_fk)
+            ).all()
+            for series_fk in {row.series_fk for row in removed}:
+                self._prune(conn, Level.SERIES, series_fk)
+            return [row.path for row in removed]
+
+        return self._write(work)
+
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     database = url.database or ""
@@ -831,8 +949,8 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout},
         json_serializer=dumps,
-        pool_size=1,
-        max_overflow=1,
+        pool_size=1,  # the writer's connection; queries take their own (WAL: they never block)
+        max_overflow=8,
     )
 
     @event.listens_for(engine, "connect")

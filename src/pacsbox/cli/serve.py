@@ -1,7 +1,9 @@
-"""`pacsbox serve`: the archive with zero configuration.
+"""`pacsbox serve`: the archive, with zero configuration or a TOML file (``--config``).
 
-Until the archive (index, query, retrieve) lands it is a Verification and Storage SCP that keeps
-what it receives under ``--data`` (default ./pacs-data), streamed to disk as it arrives.
+A Verification and Storage SCP that keeps what it receives under the data folder (default
+./pacs-data) and indexes it (SQLite there, or PostgreSQL). What it runs with comes from
+serve's defaults, then the ``--config`` file (``pacsbox.config.native``), then the flags;
+``--print-config`` shows the result. docs/archive.md says how to run it.
 """
 
 from __future__ import annotations
@@ -9,16 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from pathlib import Path
 
-from ..archive import Index
-from ..dimse import CEchoRQ, CStoreRQ
+from ..config.native import ON_DUPLICATE, NativeConfigError, ServeConfig, dumps, load
 from ..log import log
-from ..net.association import Timeouts
-from ..net.server import Server, ServerConfig
-from ..services.storage_scp import StorageSCP, storage_policy
-from ..services.verification import VerificationSCP
-from ..syntaxes import ARCHIVE_PREFERENCE
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
@@ -27,88 +22,158 @@ from .common import (
     run_tool,
     serve_until_stopped,
 )
+from .syntax_options import add_scp_syntax_options
+
+# Each flag (its argparse dest) and the configuration key it overrides. Every flag defaults
+# to None, "not given": the file's value (or serve's default) stands.
+FLAG_KEYS = {
+    "aet": ("server.ae_title", "--aet"),
+    "host": ("server.host", "--host"),
+    "port": ("server.port", "--port"),
+    "max_associations": ("server.max_associations", "--max-associations"),
+    "max_pdu": ("server.max_pdu", "--max-pdu"),
+    "acse_timeout": ("server.acse_timeout", "--acse-timeout"),
+    "dimse_timeout": ("server.dimse_timeout", "--dimse-timeout"),
+    "socket_timeout": ("server.idle_timeout", "--socket-timeout"),
+    "require_called_aet": ("server.require_called_ae", "--require-called-aet"),
+    "data": ("storage.data", "--data"),
+    "on_duplicate": ("storage.on_duplicate", "--on-duplicate"),
+    "db": ("database.url", "--db"),
+}
 
 
 def parser() -> DcmtkArgumentParser:
     p = DcmtkArgumentParser("serve", "run the pacsbox archive")
     add_general_options(p)
-    p.add_argument(
-        "--port", "+P", type=int, default=11112, help="TCP port to listen on (default: 11112)"
-    )
-    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
-    p.add_argument("--aet", "-aet", "--aetitle", dest="aet", default="PACSBOX",
+    p.add_argument("--config", metavar="FILE",
+                   help="read the configuration from this TOML file; flags override it "
+                        "(example: docs/pacsbox.example.toml)")  # fmt: skip
+    p.add_argument("--print-config", action="store_true",
+                   help="print the effective configuration (defaults, file, flags) as TOML "
+                        "and exit")  # fmt: skip
+    p.add_argument("--port", "+P", type=int, help="TCP port to listen on (default: 11112)")
+    p.add_argument("--host", help="address to listen on (default: 0.0.0.0, all)")
+    p.add_argument("--aet", "-aet", "--aetitle", dest="aet",
                    help="our AE title (default: PACSBOX)")  # fmt: skip
     p.add_argument(
         "--data",
-        default="pacs-data",
         help="where received instances and the index are kept (default: ./pacs-data)",
     )
     p.add_argument(
         "--db", metavar="URL",
         help="index database: postgresql://user@host/db (default: sqlite in the --data folder)",
     )  # fmt: skip
-    p.add_argument(
-        "--max-associations", type=int, default=32, help="simultaneous associations (default: 32)"
-    )
+    p.add_argument("--max-associations", type=int, help="simultaneous associations (default: 32)")
     p.add_argument(
         "-pdu",
         "--max-pdu",
         type=pdu_size,
-        default=SCP_MAX_PDU,
         help=f"max receive PDU (default: {SCP_MAX_PDU})",
     )
-    p.add_argument("-ts", "--socket-timeout", type=int, default=60,
+    p.add_argument("-ts", "--socket-timeout", type=int,
                    help="abort an association silent for this long (0: never; default 60)")  # fmt: skip
-    p.add_argument("-ta", "--acse-timeout", type=int, default=30, help="ACSE timeout (default: 30)")
-    p.add_argument("--require-called-aet", action="store_true",
+    p.add_argument("-ta", "--acse-timeout", type=int, help="ACSE timeout (default: 30)")
+    p.add_argument("-td", "--dimse-timeout", type=int,
+                   help="timeout for DIMSE messages (0: never, the default)")  # fmt: skip
+    p.add_argument("--on-duplicate", choices=ON_DUPLICATE,
+                   help="a re-sent SOP Instance UID: replace (default), keep or refuse it")  # fmt: skip
+    p.add_argument("--require-called-aet", action="store_const", const=True,
                    help="refuse associations whose called AE title is not ours")  # fmt: skip
+    add_scp_syntax_options(p)
+    p.set_defaults(prefer=None)  # no +x option: [transfer_syntaxes] accept, default "archive"
     return p
 
 
-def server_config(args, index) -> ServerConfig:
+def effective_config(args) -> ServeConfig:
+    """serve's defaults, then the --config file, then the flags given."""
+    config = load(args.config) if args.config else ServeConfig()
+    overrides = {key: getattr(args, dest) for dest, (key, _) in FLAG_KEYS.items()}
+    overrides["transfer_syntaxes.accept"] = (args.prefer,) if args.prefer else None
+    flags = {key: flag for key, flag in FLAG_KEYS.values()}
+    return config.with_overrides(overrides, flags=flags)
+
+
+def server_config(config: ServeConfig, index):
+    from ..archive.query import QueryOptions
+    from ..dimse import CEchoRQ, CFindRQ, CStoreRQ
+    from ..net.association import Timeouts
+    from ..net.server import ServerConfig
+    from ..services.find_scp import FindSCP, with_query
+    from ..services.storage_scp import StorageSCP, storage_policy
+    from ..services.verification import VerificationSCP
+
+    server = config.server
+    query_options = QueryOptions(retrieve_ae_title=server.ae_title)
     return ServerConfig(
-        ae_title=args.aet,
-        policy=storage_policy(ARCHIVE_PREFERENCE),
+        ae_title=server.ae_title,
+        policy=with_query(storage_policy(config.transfer_syntaxes.uids)),
         handlers={
             CEchoRQ: VerificationSCP(),
-            CStoreRQ: StorageSCP(Path(args.data) / "files", sort_prefix="", index=index),
+            CFindRQ: FindSCP(index, lambda assoc: query_options),
+            CStoreRQ: StorageSCP(
+                config.storage.data / "files",
+                sort_prefix="",
+                index=index,
+                on_duplicate=config.storage.on_duplicate,
+            ),
         },
-        max_associations=args.max_associations,
-        max_pdu_length=args.max_pdu,
-        timeouts=Timeouts(acse=args.acse_timeout, idle=args.socket_timeout or None),
-        require_called_ae=args.require_called_aet,
+        max_associations=server.max_associations,
+        max_pdu_length=server.max_pdu,
+        timeouts=Timeouts(
+            acse=server.acse_timeout, dimse=server.dimse_timeout, idle=server.idle_timeout
+        ),
+        require_called_ae=server.require_called_ae,
+        calling_ae_titles=frozenset(server.calling_ae_titles) or None,
     )
 
 
 async def run(args) -> int:
-    data = Path(args.data)
+    try:
+        config = effective_config(args)
+    except NativeConfigError as exc:
+        log.critical("%s", exc)
+        return 1
+    if args.print_config:
+        sources = ["defaults", *([str(config.source)] if config.source else []), "flags"]
+        print(dumps(config, comment=f"pacsbox serve: {' < '.join(sources)}"), end="")
+        return 0
+    from ..archive import Index
+    from ..net.server import Server
+
+    data = config.storage.data
     (data / "files").mkdir(parents=True, exist_ok=True)
-    url = args.db or f"sqlite:///{data / 'index.sqlite'}"
+    url = config.database_url
     try:
         index = Index.open(url)
     except Exception as exc:
-        log.critical("Cannot open the index at %s: %s (check --db)", url, exc)
+        where = "[database] url in " + str(config.source) if config.database.url else "--db"
+        log.critical("Cannot open the index at %s: %s (check %s)", _safe(url), exc, where)
         return 1
+    for peer in config.peers.values():
+        log.info("known peer %s at %s:%d", peer.ae_title, peer.host, peer.port)
     try:
         return await serve_until_stopped(
-            Server(server_config(args, index)), args.host, args.port,
-            lambda server: banner(args, server, url),
+            Server(server_config(config, index)), config.server.host, config.server.port,
+            lambda server: banner(config, server, url),
         )  # fmt: skip
     finally:
         index.close()
 
 
-def banner(args, server: Server, url: str) -> None:
-    data = Path(args.data).resolve()
+def banner(config: ServeConfig, server, url: str) -> None:
+    data = config.storage.data.resolve()
+    aet = config.server.ae_title
     # after `make serve` pacsbox is in .venv/bin, not on PATH: show the command that works
     exe = "pacsbox"
     if not shutil.which("pacsbox"):
         exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
+    source = f"Configuration: {config.source}\n" if config.source else ""
     print(
-        f"pacsbox serving as AE '{args.aet}' on port {server.port} (Verification, Storage).\n"
+        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query).\n"
+        f"{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
-        f"Test it with:  {exe} echoscu -aec {args.aet} localhost {server.port}   "
-        f"(or DCMTK: echoscu -aec {args.aet} localhost {server.port})",
+        f"Test it with:  {exe} echoscu -aec {aet} localhost {server.port}   "
+        f"(or DCMTK: echoscu -aec {aet} localhost {server.port})",
         flush=True,
     )
 
@@ -117,12 +182,12 @@ def main(argv: list[str]) -> int:
     return run_tool(parser(), run, argv)
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 def _safe(url: str) -> str:
     """The URL without its password, for the banner."""
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,12 +1,17 @@
 """Storage areas chosen by the called AE title, as DCMTK's dcmqrscp has them (AETable).
 
 The association's called AE title names the area; its access (R, RW, W) decides what the
-peer may do there. What an area refuses is answered with a status and a sentence that says
-which line of the configuration to change.
+peer may do there (``area_allows``): store needs W or RW, query and retrieve need R or RW.
+What an area refuses is answered with a status and a sentence that says which line of the
+configuration to change. Each writable area stores into its directory and, with an index,
+records every instance with the area's AE title and its path relative to the area's
+directory (so a file is ``<the area's path in the config>/<path>``; moving an area's
+directory takes one edit of its AETable line), under the area's quotas (services/quota.py).
 """
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 from ..config.dcmqrscp import DcmqrscpConfig, StorageArea
@@ -16,9 +21,43 @@ from ..net.association import Association, RequestHandler
 from ..net.server import RJ_CALLED_AE, RJ_CALLING_AE
 from ..ul.negotiation import AgreedContext
 from ..ul.pdu import AAssociateRJ, AAssociateRQ
-from .storage_scp import StorageSCP
+from .quota import AreaQuota
+from .storage_scp import StorageSCP, Verdict
 
-NOT_AUTHORIZED = 0x0124  # PS3.7 C.5.? "Refused: not authorized" (general failure)
+# "Refused: Not Authorized", one of PS3.7 Annex C's failure statuses common to all services
+# (C.5): this peer may not do this here. The same code for store, query and retrieve.
+NOT_AUTHORIZED = 0x0124
+
+
+class AreaService(enum.Enum):
+    """What a peer asks of a storage area: store needs W or RW, query and retrieve R or RW."""
+
+    STORE = "store"
+    QUERY = "query"
+    RETRIEVE = "retrieve"
+
+
+_ACCESS_WORDS = {"R": "read-only (R)", "W": "write-only (W)", "RW": "RW"}
+
+
+def area_allows(area: StorageArea, service: AreaService) -> bool:
+    """Whether the area's access (AETable R, RW, W) allows ``service``. dcmqrscp itself never
+    refuses a query or retrieve on a W area; pacsbox does, as the access says."""
+    return area.access.can_write if service is AreaService.STORE else area.access.can_read
+
+
+def access_refusal(area: StorageArea | None, service: AreaService) -> Verdict | None:
+    """None when ``area`` allows ``service``; else 0x0124 and an error comment (at most 64
+    characters, PS3.7 (0000,0902) is LO) naming the area, its AETable line and the fix."""
+    if area is not None and area_allows(area, service):
+        return None
+    if area is None:
+        return NOT_AUTHORIZED, f"no storage area for this called AE title: cannot {service.value}"
+    access = _ACCESS_WORDS[area.access.value]
+    comment = f"area {area.ae_title} (line {area.line}) is {access}; make it RW"
+    if len(comment) > 64:
+        comment = f"area of AETable line {area.line} is {access}; make it RW"
+    return NOT_AUTHORIZED, comment
 
 
 def area_admission(config: DcmqrscpConfig):
@@ -56,15 +95,45 @@ def area_admission(config: DcmqrscpConfig):
 
 
 class AreaStorageSCP(RequestHandler):
-    """C-STORE into the area of the called AE title (one StorageSCP per writable area)."""
+    """C-STORE into the area of the called AE title (one StorageSCP per writable area).
 
-    def __init__(self, config: DcmqrscpConfig) -> None:
+    index: the archive's Index; each instance is recorded with ``area=<AE title>`` and its
+        path relative to the area's directory, under the area's quotas. None: files only.
+    on_duplicate, on_max_studies: see StorageSCP and AreaQuota.
+    """
+
+    def __init__(
+        self,
+        config: DcmqrscpConfig,
+        *,
+        index=None,
+        on_duplicate: str = "replace",
+        on_max_studies: str = "delete-oldest",
+    ) -> None:
         self.config = config
         self._stores: dict[str, StorageSCP] = {}
         for area in config.areas.values():
-            if area.access.can_write:
+            if area_allows(area, AreaService.STORE):
                 Path(area.path).mkdir(parents=True, exist_ok=True)
-                self._stores[area.ae_title] = StorageSCP(area.path)
+                quota = None
+                if index is not None:
+                    quota = AreaQuota(
+                        index, area, source=config.source, on_max_studies=on_max_studies
+                    )
+                self._stores[area.ae_title] = StorageSCP(
+                    area.path,
+                    index=index,
+                    area=area.ae_title,
+                    on_duplicate=on_duplicate,
+                    quota=quota,
+                    locate=self.locate,
+                )
+
+    def locate(self, area: str | None, path: str) -> Path | None:
+        """The file of an index row: ``path`` in the directory of ``area`` (None if the
+        configuration has no such area)."""
+        found = self.config.area_for(area) if area is not None else None
+        return Path(found.path).resolve() / path if found is not None else None
 
     def _area(self, assoc: Association) -> StorageArea | None:
         return self.config.area_for(assoc.rq.called_ae_title) if assoc.rq else None
@@ -78,13 +147,15 @@ class AreaStorageSCP(RequestHandler):
         area = self._area(assoc)
         store = self._stores.get(area.ae_title) if area else None
         if store is None:
-            where = f"'{area.ae_title}' (line {area.line})" if area else "this called AE title"
-            await assoc.respond_failure(
-                context,
-                request,
-                NOT_AUTHORIZED,
-                f"area {where} is read-only (R); make it RW to store",
-            )
+            status, comment = access_refusal(area, AreaService.STORE) or (NOT_AUTHORIZED, "")
+            log.warning(
+                "Refusing to store %s: %s%s",
+                request.affected_sop_instance_uid,
+                f"storage area {area.ae_title} (AETable line {area.line} of "
+                f"{self.config.source}) is {area.access.name}" if area else "no storage area",
+                "; make it RW to store there" if area else "",
+            )  # fmt: skip
+            await assoc.respond_failure(context, request, status, comment or "")
             return
         await store.handle(assoc, context, request, dataset)
 

@@ -9,9 +9,11 @@ the association goes on; a peer that aborts mid-transfer leaves no file behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import struct
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,17 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 DATASET_DOES_NOT_MATCH = 0xA900
+# "Duplicate SOP Instance", one of PS3.7 Annex C's failure statuses common to all services
+# (C.5, like 0x0124 Not Authorized): an instance with this SOP Instance UID exists already.
+# The storage statuses of PS3.4 B.2.3 have no code for a refused re-send: A7xx would tell
+# the sender to retry later, Cxxx that its data set is broken, both wrong here.
+DUPLICATE_SOP_INSTANCE = 0x0111
+
+# What to do with an instance whose SOP Instance UID is indexed already (Index.add's policy)
+ON_DUPLICATE = ("replace", "keep", "refuse")
+
+# (status, error comment) to answer a C-STORE with instead of storing the instance
+Verdict = tuple[int, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +111,32 @@ class TempFileSink:
         self.path.unlink(missing_ok=True)
 
 
+# Names taken in a row before create_temp gives up: a kill -9 leaves one temp file per open
+# association and the spare, so a few at a time.
+_TEMP_ATTEMPTS = 1000
+
+
 def create_temp(directory: Path) -> tuple[Path, int]:
     """A new empty temp file (path, descriptor) in ``directory``, where it will be renamed.
 
     The name is our pid and a counter (cheaper than mkstemp's random names), created
-    exclusively all the same.
+    exclusively all the same. A name that is taken is skipped: a server killed with -9 leaves
+    its temp files, and the next one may have its pid (in a container, always the same one);
+    a server on another host sharing the storage root may have ours.
     """
-    path = directory / f".incoming-{_PID}-{next(_SEQUENCE)}.part"
-    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    for _ in range(_TEMP_ATTEMPTS):
+        path = directory / f".incoming-{_PID}-{next(_SEQUENCE)}.part"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+        except FileExistsError:
+            continue
+        return path, fd
+    raise FileExistsError(
+        errno.EEXIST,
+        f"{_TEMP_ATTEMPTS} temp file names in a row are taken; remove the .incoming-*.part "
+        "files of stopped servers (no running server uses them)",
+        str(directory),
+    )
 
 
 class FailedSink:
@@ -159,7 +190,24 @@ class StorageSCP(RequestHandler):
         (``""``: to ``<StudyInstanceUID>/``).
     index: the archive's index (``pacsbox.archive.Index``); each instance's row is committed
         before the response, paths relative to ``output_dir``.
+    area: the storage area recorded in each index row (dcmqrscp: the AETable's AE title).
+    on_duplicate: an instance whose SOP Instance UID is indexed already is stored in place
+        of the earlier one ("replace", the default, as DCMTK's dcmqrscp does), dropped with
+        a success status while the stored one stays ("keep", Orthanc's default), or refused
+        with 0x0111 ("refuse"). Decided before the received file is renamed into place, so a
+        kept or refused copy never overwrites the stored file.
+    quota: an object with ``admit(header, file size, stored)``, called before the file is
+        renamed into place (``stored``: the InstanceLocation of the indexed instance with this
+        SOP Instance UID, or None), which returns a Verdict to answer with instead of storing
+        or None to store (it may make room first); and ``added(header, file size, stored)``,
+        called once the instance's index row is committed (services/quota.py: AreaQuota).
+    locate: the file of an index row (area, path) of another area, to delete a replaced copy
+        stored there; None when that area's directory is unknown. Default: in ``output_dir``.
     on_stored: called with each StoredInstance before the response is sent.
+
+    The duplicate and quota checks and the index row are one step under a lock: two
+    associations of this process never both pass a check the other one's instance breaks.
+    Other processes writing the same index are not under it (see services/quota.py).
     """
 
     def __init__(
@@ -170,8 +218,21 @@ class StorageSCP(RequestHandler):
         sort_prefix: str | None = None,
         on_stored: Callable[[StoredInstance], None] | None = None,
         index=None,
+        area: str | None = None,
+        on_duplicate: str = "replace",
+        quota=None,
+        locate: Callable[[str | None, str], Path | None] | None = None,
     ) -> None:
+        if on_duplicate not in ON_DUPLICATE:
+            raise ValueError(
+                f"on_duplicate is {on_duplicate!r}; use one of {', '.join(ON_DUPLICATE)}"
+            )
         self.index = index
+        self.area = area
+        self.on_duplicate = on_duplicate
+        self.quota = quota
+        self._locate = locate
+        self._lock = threading.Lock()
         self.output_dir = Path(output_dir).resolve()
         self._directories: set[Path] = {self.output_dir}
         # Creating a file costs ~0.3 ms on a journaling file system. One is made ready after
@@ -273,41 +334,132 @@ class StorageSCP(RequestHandler):
             f"{modality_prefix(request.affected_sop_class_uid)}.{request.affected_sop_instance_uid}"
         )
         target = directory / name
-        try:
-            if directory not in self._directories:
-                directory.mkdir(parents=True, exist_ok=True)
-                self._directories.add(directory)
-            sink.commit(target)
-        except OSError as exc:
-            sink.discard()
-            log.error("Cannot store %s: %s", target, exc)
-            return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
-        log.info("storing DICOM file: %s", target)
-        if self.index is not None:
-            problem = self._index(header, target, sink, context, calling)
-            if problem is not None:
-                return problem
+        with self._lock:  # the checks, the rename and the index row: one step (see above)
+            verdict, replacing = self._admit(request, header, sink.meta_length + sink.length)
+            if verdict is not None:
+                sink.discard()
+                return verdict
+            if self.index is None:
+                try:
+                    self._place(sink, directory, target)
+                except OSError as exc:
+                    return self._not_written(sink, target, exc)
+            else:
+                problem = self._index(header, directory, target, sink, context, calling, replacing)
+                if problem is not None:
+                    return problem
         self._stored(StoredInstance(target, request.affected_sop_class_uid,
                                     request.affected_sop_instance_uid, context.transfer_syntax,
                                     study, calling, sink.length))  # fmt: skip
         return SUCCESS, None
 
-    def _index(self, header, target: Path, sink, context, calling: str) -> tuple[int, str] | None:
-        """Commit the instance's index row (before the response); a failure is the C-STORE's."""
+    def _admit(self, request: CStoreRQ, header: RawHeader | Dataset, size: int):
+        """(what to answer instead of storing, or None to store; the indexed instance the new
+        one replaces, if known). A kept or refused duplicate and a quota answer instead; the
+        index is asked only when on_duplicate or a quota needs it."""
+        if self.index is None or (self.on_duplicate == "replace" and self.quota is None):
+            return None, None
+        uid = request.affected_sop_instance_uid
+        try:
+            stored = self.index.instance_location(uid)
+            if stored is not None and self.on_duplicate != "replace":
+                return self._duplicate(uid, stored.path), None
+            verdict = self.quota.admit(header, size, stored) if self.quota is not None else None
+        except Exception as exc:
+            log.error("Cannot check %s against the index: %s", uid, exc)
+            return (OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]), None
+        return verdict, stored
+
+    def _duplicate(self, uid: str, stored_path: str) -> Verdict:
+        if self.on_duplicate == "keep":
+            log.info(
+                "Keeping the stored %s (%s), dropping the copy received again "
+                "(--on-duplicate keep; pass replace to store re-sends)",
+                uid,
+                stored_path,
+            )
+            return SUCCESS, None  # the archive holds this SOP instance, as the sender wants
+        log.warning(
+            "Refusing %s: an instance with this SOP Instance UID is stored already (%s) and "
+            "--on-duplicate is refuse; pass --on-duplicate replace or keep to accept re-sends",
+            uid,
+            stored_path,
+        )
+        tail = " stored already (--on-duplicate refuse)"
+        return DUPLICATE_SOP_INSTANCE, (
+            uid + tail if len(uid + tail) <= 64 else "SOP instance" + tail
+        )
+
+    def _place(self, sink: TempFileSink, directory: Path, target: Path) -> None:
+        """Rename the complete temp file to ``target`` (raises OSError)."""
+        if directory not in self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
+        sink.commit(target)
+        log.info("storing DICOM file: %s", target)
+
+    def _not_written(self, sink, target: Path, exc: OSError) -> Verdict:
+        sink.discard()
+        log.error("Cannot store %s: %s", target, exc)
+        return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
+
+    def _index(
+        self, header, directory: Path, target: Path, sink, context, calling: str, replacing
+    ) -> Verdict | None:
+        """Write the instance's index row and move its file into place in one transaction,
+        committed before the response; a failure is the C-STORE's."""
+        path = target.relative_to(self.output_dir).as_posix()
+        size = sink.meta_length + sink.length
+        placed = False
+
+        def place() -> None:  # inside the transaction, holding the row (Index.add)
+            nonlocal placed
+            if not placed:  # a retried transaction: the file is in place already
+                self._place(sink, directory, target)
+                placed = True
+
         try:
             result = self.index.add(
                 header,
-                path=target.relative_to(self.output_dir).as_posix(),
-                size=sink.meta_length + sink.length,
+                path=path,
+                size=size,
                 transfer_syntax=context.transfer_syntax,
                 calling_ae=calling,
+                area=self.area,
+                on_duplicate=self.on_duplicate,
+                before_commit=place,
             )
-        except Exception as exc:  # the file stays; `pacsbox check` reconciles (issue 9)
+        except OSError as exc:  # the rename failed: the row was rolled back
+            return self._not_written(sink, target, exc)
+        except Exception as exc:
+            if not placed:
+                sink.discard()
+            # else the file stays without its row; `pacsbox check` reconciles (issue 9)
             log.error("Cannot index %s: %s", target, exc)
             return OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]
-        if result.old_path and result.old_path != result.indexed_path:
+        if result.outcome in ("kept", "refused"):
+            # another process indexed this SOP Instance UID since _admit looked; ours was
+            # never moved into place
+            sink.discard()
+            return self._duplicate(result.sop_instance_uid, result.indexed_path)
+        if self.quota is not None:
+            try:
+                self.quota.added(header, size, replacing)
+            except Exception as exc:  # stored and indexed all the same; it recounts later
+                log.error("Cannot count %s against the area's quota: %s", target, exc)
+        if replacing is not None and (replacing.area, replacing.path) != (self.area, path):
+            self._remove_replaced(replacing.area, replacing.path)  # in another area, say
+        elif replacing is None and result.old_path and result.old_path != result.indexed_path:
             (self.output_dir / result.old_path).unlink(missing_ok=True)  # replaced elsewhere
         return None
+
+    def _remove_replaced(self, area: str | None, path: str) -> None:
+        old = self._locate(area, path) if self._locate else self.output_dir / path
+        if old is None:
+            log.warning("The replaced copy %s of area %s is left on disk: that area's directory "
+                        "is unknown (not in the configuration any more?)", path, area)  # fmt: skip
+            return
+        old.unlink(missing_ok=True)
 
     def _stored(self, instance: StoredInstance) -> None:
         if self.on_stored is not None:

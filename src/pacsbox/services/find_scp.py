@@ -1,0 +1,175 @@
+"""Query/Retrieve service class, C-FIND SCP role (PS3.4 C.4.1), over the archive's index.
+
+The identifier is decoded with pydicom, the query runs on its own database connection in a
+worker thread (a slow query does not stall the other associations), and each match goes back
+as a Pending response as soon as it is made. A C-CANCEL-RQ stops the responses at the next
+one: the final status is then Cancel (0xFE00).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from io import BytesIO
+
+from ..dicomfile import dataset_encoding
+from ..dimse import CFindRQ, CFindRSP
+from ..log import log
+from ..net.association import Association, RequestHandler
+from ..syntaxes import DEFLATED
+from ..ul.negotiation import UNCOMPRESSED, AgreedContext
+from .qr_models import FIND_MODELS, Model
+
+PENDING = 0xFF00
+SUCCESS = 0x0000
+CANCEL = 0xFE00
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC000
+IDENTIFIER_DOES_NOT_MATCH = 0xA900
+
+# The query models the archive answers (the worklist is not an archive's job).
+FIND_SOP_CLASSES = frozenset(uid for uid, model in FIND_MODELS.items() if model != Model.WORKLIST)
+FIND_SYNTAXES = UNCOMPRESSED
+
+_BATCH = 64  # responses made per trip to the worker thread
+
+
+def encode_dataset(ds, transfer_syntax: str) -> bytes:
+    """``ds`` as the bytes of a DIMSE data set in ``transfer_syntax`` (uncompressed)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    implicit, little = dataset_encoding(transfer_syntax)
+    fp = DicomBytesIO()
+    fp.is_implicit_VR, fp.is_little_endian = implicit, little
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def decode_dataset(data: bytes | bytearray, transfer_syntax: str):
+    """A DIMSE data set's bytes as a pydicom Dataset (deflated ones inflated first)."""
+    import zlib
+
+    from pydicom.filereader import read_dataset
+
+    if transfer_syntax in DEFLATED:
+        data = zlib.decompress(bytes(data), -zlib.MAX_WBITS)
+    implicit, little = dataset_encoding(transfer_syntax)
+    ds = read_dataset(BytesIO(bytes(data)), implicit, little)
+    for _ in ds.iterall():  # convert now: a malformed value fails here, not mid-query
+        pass
+    return ds
+
+
+class FindSCP(RequestHandler):
+    """C-FIND against ``index`` (pacsbox.archive.Index).
+
+    options_for(assoc) gives the QueryOptions of an association (RetrieveAETitle, the storage
+    area); it may instead return (status, comment) to refuse the query (dcmqrscp's W areas).
+    """
+
+    def __init__(self, index, options_for: Callable) -> None:
+        self.index = index
+        self.options_for = options_for
+
+    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+        from ..archive.query import Query, QueryError
+
+        model = FIND_MODELS.get(request.affected_sop_class_uid)
+        log.info("Received Find Request (MsgID %d)", request.message_id)
+        if model is None or model is Model.WORKLIST:
+            await assoc.respond_failure(
+                context, request, SOP_CLASS_NOT_SUPPORTED,
+                "this archive answers Patient Root, Study Root and Patient/Study Only C-FIND",
+            )  # fmt: skip
+            return
+        options = self.options_for(assoc)
+        if isinstance(options, tuple):
+            await assoc.respond_failure(context, request, *options)
+            return
+        try:
+            identifier = decode_dataset(dataset or b"", context.transfer_syntax)
+        except Exception as exc:
+            log.error("Cannot decode the C-FIND identifier: %s", exc)
+            await assoc.respond_failure(
+                context, request, CANNOT_UNDERSTAND, f"identifier cannot be decoded: {exc}"
+            )
+            return
+        if log.isEnabledFor(10):
+            log.debug("Find identifier:\n%s", identifier)
+        try:
+            query = Query(model, identifier, options)
+        except QueryError as exc:
+            log.warning("Refusing C-FIND: %s", exc.comment)
+            await assoc.respond_failure(context, request, exc.status, exc.comment)
+            return
+        status, comment, count = await self._respond(assoc, context, request, query)
+        log.info("Find Response: %d match(es), final status 0x%04X", count, status)
+        await assoc.send(
+            context.context_id,
+            CFindRSP(
+                message_id_being_responded_to=request.message_id,
+                status=status,
+                affected_sop_class_uid=request.affected_sop_class_uid,
+                error_comment=comment,
+            ),
+        )
+
+    async def _respond(
+        self, assoc, context, request: CFindRQ, query
+    ) -> tuple[int, str | None, int]:
+        operation = assoc.operation(request.message_id)
+        conn = self.index.engine.connect()
+        count = 0
+        try:
+            responses = query.run(conn)
+            while True:
+                try:
+                    batch = await asyncio.to_thread(
+                        lambda: [
+                            encode_dataset(ds, context.transfer_syntax)
+                            for ds in itertools.islice(responses, _BATCH)
+                        ]
+                    )
+                except Exception as exc:
+                    log.error("C-FIND failed: %s", exc)
+                    return OUT_OF_RESOURCES, f"query failed: {exc}"[:64], count
+                if not batch:
+                    return SUCCESS, None, count
+                for data in batch:
+                    if operation is not None and operation.cancelled.is_set():
+                        log.info("C-FIND cancelled after %d response(s)", count)
+                        return CANCEL, None, count
+                    await assoc.send(
+                        context.context_id,
+                        CFindRSP(
+                            message_id_being_responded_to=request.message_id,
+                            status=PENDING,
+                            affected_sop_class_uid=request.affected_sop_class_uid,
+                            has_dataset=True,
+                        ),
+                        data,
+                    )
+                    count += 1
+                    # let a C-CANCEL-RQ that arrived in the meantime be read before the next
+                    await asyncio.sleep(0)
+        finally:
+            await asyncio.to_thread(conn.close)
+
+
+def with_query(policy):
+    """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND SOP classes, in
+    the uncompressed syntaxes."""
+    import dataclasses
+
+    classes = policy.abstract_syntaxes
+    return dataclasses.replace(
+        policy,
+        abstract_syntaxes=None if classes is None else classes | FIND_SOP_CLASSES,
+        transfer_syntaxes_for={
+            **policy.transfer_syntaxes_for,
+            **dict.fromkeys(FIND_SOP_CLASSES, FIND_SYNTAXES),
+        },
+    )

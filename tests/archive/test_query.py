@@ -1,0 +1,197 @@
+"""C-FIND matching over the index (PS3.4 C.2.2.2), on SQLite and PostgreSQL: each rule, the
+hierarchy, computed attributes, any attribute from the stored header, storage areas."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydicom.dataset import Dataset
+
+from pacsbox.archive import Index
+from pacsbox.archive.query import (
+    IDENTIFIER_DOES_NOT_MATCH,
+    Query,
+    QueryError,
+    QueryOptions,
+    _Key,
+    value_matches,
+)
+from pacsbox.services.qr_models import Model
+from tests.archive.headers import EXPLICIT_LE, ct_header, new_uid
+from tests.archive.test_index import Database
+
+STUDY_A, STUDY_B, STUDY_C = new_uid(), new_uid(), new_uid()
+SERIES_A1, SERIES_A2, SERIES_B1, SERIES_C1 = new_uid(), new_uid(), new_uid(), new_uid()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index(request, tmp_path):
+    db = Database(request.param, tmp_path)
+    idx = db.open()
+    add = lambda study, series, n, area=None, **kw: idx.add(  # noqa: E731
+        ct_header(study, series, new_uid(), InstanceNumber=n, **kw),
+        path=f"{n}.dcm", size=100, transfer_syntax=EXPLICIT_LE, area=area,
+    )  # fmt: skip
+    patient_a = dict(PatientID="A1", PatientName="Doe^John", StudyDate="20200115",
+                     StudyTime="093000", StudyDescription="CT_CHEST 100%", AccessionNumber="ACC1",
+                     InstitutionName="St. Mary")  # fmt: skip
+    for n in range(3):
+        add(STUDY_A, SERIES_A1, n, Modality="CT", SeriesNumber=1, **patient_a)
+    add(STUDY_A, SERIES_A2, 9, Modality="SR", SeriesNumber=2, **patient_a)
+    add(STUDY_B, SERIES_B1, 1, area="AREA2", PatientID="B2", PatientName="Müller^Jürgen",
+        StudyDate="20211231", StudyTime="235959", StudyDescription="CTXCHEST", Modality="MR",
+        AccessionNumber="", InstitutionName="Hospital_1")  # fmt: skip
+    add(STUDY_C, SERIES_C1, 1, PatientID="C3", PatientName="doe^jane", StudyDate="20190601",
+        StudyTime="1200", StudyDescription="", Modality="CT", AccessionNumber="ACC3")  # fmt: skip
+    yield idx
+    idx.close()
+    db.drop()
+
+
+def find(index: Index, level: str, model=Model.STUDY_ROOT, options=None, **keys) -> list[Dataset]:
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(identifier, keyword, value)
+    with index.engine.connect() as conn:
+        return list(Query(model, identifier, options or QueryOptions("PACSBOX")).run(conn))
+
+
+def uids(responses, keyword="StudyInstanceUID") -> set[str]:
+    return {str(getattr(r, keyword)) for r in responses}
+
+
+def test_one_response_per_study_with_computed_attributes(index):
+    found = find(index, "STUDY", StudyInstanceUID=STUDY_A, ModalitiesInStudy="",
+                 NumberOfStudyRelatedSeries="", NumberOfStudyRelatedInstances="",
+                 SOPClassesInStudy="")  # fmt: skip
+    assert len(found) == 1
+    (r,) = found
+    assert list(r.ModalitiesInStudy) == ["CT", "SR"]
+    assert (r.NumberOfStudyRelatedSeries, r.NumberOfStudyRelatedInstances) == (2, 4)
+    assert r.SOPClassesInStudy == "1.2.840.10008.5.1.4.1.1.2"
+    assert (r.RetrieveAETitle, r.QueryRetrieveLevel, r.SpecificCharacterSet) == (
+        "PACSBOX", "STUDY", "ISO_IR 192",
+    )  # fmt: skip
+
+
+def test_single_value_and_universal_matching(index):
+    assert uids(find(index, "STUDY", AccessionNumber="ACC1")) == {STUDY_A}
+    assert uids(find(index, "STUDY", AccessionNumber="")) == {STUDY_A, STUDY_B, STUDY_C}
+    assert uids(find(index, "STUDY", AccessionNumber="*")) == {STUDY_A, STUDY_B, STUDY_C}
+
+
+def test_wildcards_and_literal_percent_and_underscore(index):
+    assert uids(find(index, "STUDY", StudyDescription="CT?CHEST*")) == {STUDY_A, STUDY_B}
+    assert uids(find(index, "STUDY", StudyDescription="CT_CHEST*")) == {STUDY_A}  # _ literal
+    assert uids(find(index, "STUDY", StudyDescription="*100%")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyDescription="*1%0*")) == set()  # % literal
+    assert uids(find(index, "STUDY", StudyDescription="ct*")) == set()  # case-sensitive LO
+
+
+def test_person_names_match_case_insensitively(index):
+    assert uids(find(index, "STUDY", PatientName="DOE*")) == {STUDY_A, STUDY_C}
+    assert uids(find(index, "STUDY", PatientName="doe^john")) == {STUDY_A}
+    assert uids(find(index, "STUDY", PatientName="MÜLLER*")) == {STUDY_B}
+    strict = QueryOptions("PACSBOX", case_insensitive_pn=False)
+    assert uids(find(index, "STUDY", options=strict, PatientName="Doe*")) == {STUDY_A}
+
+
+def test_date_and_time_ranges(index):
+    assert uids(find(index, "STUDY", StudyDate="20200101-20211231")) == {STUDY_A, STUDY_B}
+    assert uids(find(index, "STUDY", StudyDate="-20191231")) == {STUDY_C}
+    assert uids(find(index, "STUDY", StudyDate="20211231-")) == {STUDY_B}
+    assert uids(find(index, "STUDY", StudyTime="0900-1200")) == {STUDY_A, STUDY_C}
+    assert uids(find(index, "STUDY", StudyTime="-1159")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="2359-")) == {STUDY_B}
+
+
+def test_combined_date_time_when_negotiated(index):
+    keys = dict(StudyDate="20200101-20211231", StudyTime="0900-0800")
+    assert uids(find(index, "STUDY", **keys)) == set()  # no time is after 9:00 and before 8:00
+    combined = QueryOptions("PACSBOX", combined_datetime=True)
+    # from 2020-01-01 09:00 to 2021-12-31 08:00: A (2020-01-15 09:30), not B (23:59:59)
+    assert uids(find(index, "STUDY", options=combined, **keys)) == {STUDY_A}
+
+
+def test_uid_list_and_empty_value_matching(index):
+    assert uids(find(index, "STUDY", StudyInstanceUID=f"{STUDY_A}\\{STUDY_C}")) == {
+        STUDY_A, STUDY_C,
+    }  # fmt: skip
+    assert uids(find(index, "STUDY", AccessionNumber='""')) == {STUDY_B}
+
+
+def test_any_attribute_from_the_header_private_included(index):
+    found = find(index, "STUDY", InstitutionName="Hospital?1")
+    assert uids(found) == {STUDY_B} and found[0].InstitutionName == "Hospital_1"
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.SeriesInstanceUID = SERIES_A1
+    identifier.add_new(0x00090010, "LO", "GEMS_IDEN_01")
+    identifier.add_new(0x00091002, "SH", "CT01")  # CT_small's private Suite Id
+    with index.engine.connect() as conn:
+        found = list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn))
+    assert len(found) == 3 and found[0][0x00091002].value == "CT01"
+
+
+def test_sequence_matching(index):
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.SeriesInstanceUID = SERIES_A1
+    item = Dataset()
+    item.CodeValue = "no such code"
+    identifier.AnatomicRegionSequence = [item]
+    with index.engine.connect() as conn:
+        assert list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn)) == []
+
+
+def test_series_and_image_levels_patient_root(index):
+    found = find(index, "SERIES", Model.PATIENT_ROOT, PatientID="A1", StudyInstanceUID=STUDY_A,
+                 SeriesInstanceUID="", Modality="", NumberOfSeriesRelatedInstances="")  # fmt: skip
+    assert {(str(r.Modality), r.NumberOfSeriesRelatedInstances) for r in found} == {
+        ("CT", 3), ("SR", 1),
+    }  # fmt: skip
+    found = find(index, "IMAGE", Model.PATIENT_ROOT, SeriesInstanceUID=SERIES_A1,
+                 InstanceNumber="2", SOPInstanceUID="")  # fmt: skip
+    assert len(found) == 1 and found[0].InstanceNumber == 2
+    found = find(index, "PATIENT", Model.PATIENT_ROOT, PatientName="",
+                 NumberOfPatientRelatedStudies="", NumberOfPatientRelatedInstances="")  # fmt: skip
+    counts = {str(r.PatientName): (r.NumberOfPatientRelatedStudies,
+                                   r.NumberOfPatientRelatedInstances) for r in found}  # fmt: skip
+    assert counts["Doe^John"] == (1, 4) and len(counts) == 3
+
+
+def test_a_key_below_the_level_is_refused_with_its_reason(index):
+    with pytest.raises(QueryError, match="Modality is a SERIES key") as caught:
+        find(index, "STUDY", Modality="CT")
+    assert caught.value.status == IDENTIFIER_DOES_NOT_MATCH
+    with pytest.raises(QueryError, match="QueryRetrieveLevel"):
+        find(index, "SERIES", Model.PATIENT_STUDY_ONLY)
+    identifier = Dataset()
+    identifier.PatientName = "*"
+    with pytest.raises(QueryError, match="add one of"):
+        Query(Model.STUDY_ROOT, identifier, QueryOptions())
+
+
+def test_a_storage_area_sees_its_instances_only(index):
+    area = QueryOptions("AREA2", area="AREA2")
+    assert uids(find(index, "STUDY", options=area)) == {STUDY_B}
+    assert uids(find(index, "SERIES", options=area, StudyInstanceUID=STUDY_A)) == set()
+
+
+_TEXT = st.text(alphabet="AB%_^ \\.xyz", min_size=1, max_size=12)
+
+
+@given(value=_TEXT, data=st.data())
+def test_a_value_matches_itself_and_its_wildcard_forms(value, data):
+    value = value.replace("\\", "")
+    if not value.strip():
+        return
+    key_chars = [
+        data.draw(st.sampled_from([c, "?", "*"])) if c != "*" else c for c in value
+    ]  # each character kept, or made a wildcard
+    for vr in ("LO", "PN"):
+        assert value_matches([value], _Key(0, vr, "", value), True)
+        assert value_matches([value], _Key(0, vr, "", "".join(key_chars)), True)
+        assert not value_matches([value + "Q"], _Key(0, vr, "", value), True)
