@@ -141,6 +141,10 @@ async def find(
     Pending responses come first, each with its identifier; the last result is the final
     response (Success, or Cancel when ``cancel_after`` pending responses led us to send a
     C-CANCEL-RQ and the peer stopped). A failure status raises FindError.
+
+    ``identifier`` bytes must be in the accepted context's transfer syntax. To stop early,
+    use ``cancel_after``: leaving the loop sends no C-CANCEL, and the peer's later responses
+    are then dropped with a warning by the association.
     """
     from ..dataset_dump import dump_lines
     from ..datasets import encode_dataset
