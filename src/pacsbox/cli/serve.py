@@ -195,7 +195,7 @@ def banner(config: ServeConfig, server, url: str) -> None:
         exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
     source = f"Configuration: {config.source}\n" if config.source else ""
     print(
-        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query).\n"
+        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query/Retrieve).\n"
         f"{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
         f"Test it with:  {exe} echoscu -aec {aet} localhost {server.port}   "
