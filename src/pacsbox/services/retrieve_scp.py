@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datasets import encode_dataset
 from ..dimse import CGetRSP, CMoveRQ, CMoveRSP
 from ..log import log
 from ..net.association import Association, NetworkError, RequestHandler, Timeouts
 from ..ul.negotiation import AgreedContext
-from .find_scp import decode_dataset, encode_dataset
+from .find_scp import decode_identifier
 from .qr_models import GET_MODELS, MOVE_MODELS, Model
 
 SUCCESS = 0x0000
@@ -126,7 +127,7 @@ class RetrieveSCP(RequestHandler):
             await assoc.respond_failure(context, request, *options)
             return
         try:
-            identifier = decode_dataset(dataset or b"", context.transfer_syntax)
+            identifier = decode_identifier(dataset or b"", context.transfer_syntax)
         except Exception as exc:
             await assoc.respond_failure(
                 context, request, CANNOT_UNDERSTAND, f"identifier cannot be decoded: {exc}"
