@@ -16,7 +16,7 @@ from ..datasets import decode_dataset, encode_dataset
 from ..dimse import CFindRQ, CFindRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
-from ..ul.negotiation import UNCOMPRESSED, AgreedContext
+from ..ul.negotiation import UNCOMPRESSED, AgreedContext, agreed_extended
 from .qr_models import FIND_MODELS, Model
 
 PENDING = 0xFF00
@@ -41,6 +41,27 @@ def decode_identifier(data: bytes | bytearray, transfer_syntax: str):
     for _ in ds.iterall():
         pass
     return ds
+
+
+# PS3.4 C.5.1.1.1: the C-FIND service class application information, byte by byte: relational
+# queries, combined date-time matching, fuzzy semantic matching of person names, timezone
+# query adjustment. We do the first three.
+FIND_EXTENDED = bytes((1, 1, 1, 0))
+# PS3.4 C.5.2.1.1 / C.5.3.1.1: relational retrieval (C-MOVE, C-GET): a retrieve may name
+# instances by a lower level's unique key alone, which retrieve_instances accepts.
+RETRIEVE_EXTENDED = bytes((1,))
+
+
+def negotiated(options, agreed: bytes):
+    """``options`` with what the extended negotiation agreed for this SOP class."""
+    import dataclasses
+
+    def flag(index: int) -> bool:
+        return len(agreed) > index and agreed[index] == 1
+
+    return dataclasses.replace(
+        options, relational=flag(0), combined_datetime=flag(1), fuzzy_pn=flag(2)
+    )
 
 
 class FindSCP(RequestHandler):
@@ -69,6 +90,7 @@ class FindSCP(RequestHandler):
         if isinstance(options, tuple):
             await assoc.respond_failure(context, request, *options)
             return
+        options = negotiated(options, agreed_extended(assoc.ac, request.affected_sop_class_uid))
         try:
             identifier = decode_identifier(dataset or b"", context.transfer_syntax)
         except Exception as exc:
@@ -149,8 +171,11 @@ def with_query(policy, *, retrieve: bool = True):
     from .qr_models import GET_MODELS, MOVE_MODELS
 
     added = set(FIND_SOP_CLASSES)
+    extended = dict.fromkeys(FIND_SOP_CLASSES, FIND_EXTENDED)
     if retrieve:
-        added |= {uid for uid, model in {**MOVE_MODELS, **GET_MODELS}.items()}
+        retrieving = {uid for uid, model in {**MOVE_MODELS, **GET_MODELS}.items()}
+        added |= retrieving
+        extended.update(dict.fromkeys(retrieving, RETRIEVE_EXTENDED))
     classes = policy.abstract_syntaxes
     return dataclasses.replace(
         policy,
@@ -159,6 +184,7 @@ def with_query(policy, *, retrieve: bool = True):
             **policy.transfer_syntaxes_for,
             **dict.fromkeys(added, FIND_SYNTAXES),
         },
+        extended_negotiation={**policy.extended_negotiation, **extended},
         requestor_may_be_scp=policy.requestor_may_be_scp | storage_sop_classes()
         if retrieve
         else policy.requestor_may_be_scp,
