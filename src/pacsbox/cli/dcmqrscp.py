@@ -20,11 +20,12 @@ import sys
 from pathlib import Path
 
 from ..config.dcmqrscp import ConfigError, load
-from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ
+from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, NActionRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
 from ..services.areas import AreaService, AreaStorageSCP, access_refusal, area_admission
+from ..services.commitment import StorageCommitmentSCP, with_commitment
 from ..services.find_scp import FindSCP, with_query
 from ..services.quota import ON_MAX_STUDIES
 from ..services.retrieve_scp import RetrieveSCP
@@ -134,10 +135,17 @@ def server_config(args, config, index=None) -> ServerConfig:
             pending_interval=args.pending_interval,
         )
         handlers[CMoveRQ] = handlers[CGetRQ] = retrieve
+        handlers[NActionRQ] = StorageCommitmentSCP(
+            index,
+            ae_title=next(iter(config.areas), "DCMQRSCP"),
+            locate=store.locate,
+            address_for=_destination(config),
+            timeouts=Timeouts(acse=args.acse_timeout, dimse=args.dimse_timeout or 60),
+        )
     return ServerConfig(
         ae_title=next(iter(config.areas), "DCMQRSCP"),
-        policy=with_query(
-            storage_policy(scp_preference(args) if args.prefer else ARCHIVE_PREFERENCE)
+        policy=with_commitment(
+            with_query(storage_policy(scp_preference(args) if args.prefer else ARCHIVE_PREFERENCE))
         ),
         handlers=handlers,
         max_associations=config.max_associations or 16,

@@ -12,6 +12,7 @@ TOOLS = {
     "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
     "findscu": ("findscu", "DICOM query (C-FIND) SCU"),
     "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (echo, store, find, move, get)"),
+    "stgcmtscu": ("stgcmtscu", "DICOM storage commitment (N-ACTION) SCU"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
     "serve": ("serve", "run the pacsbox archive (echo, store, find, move, get)"),
 }

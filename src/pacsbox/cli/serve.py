@@ -99,9 +99,10 @@ def effective_config(args) -> ServeConfig:
 
 def server_config(config: ServeConfig, index):
     from ..archive.query import QueryOptions
-    from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ
+    from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, NActionRQ
     from ..net.association import Timeouts
     from ..net.server import ServerConfig
+    from ..services.commitment import StorageCommitmentSCP, with_commitment
     from ..services.find_scp import FindSCP, with_query
     from ..services.retrieve_scp import RetrieveSCP
     from ..services.storage_scp import StorageSCP, storage_policy
@@ -130,12 +131,19 @@ def server_config(config: ServeConfig, index):
     )
     return ServerConfig(
         ae_title=server.ae_title,
-        policy=with_query(storage_policy(config.transfer_syntaxes.uids)),
+        policy=with_commitment(with_query(storage_policy(config.transfer_syntaxes.uids))),
         handlers={
             CEchoRQ: VerificationSCP(),
             CFindRQ: FindSCP(index, lambda assoc: query_options),
             CMoveRQ: retrieve,
             CGetRQ: retrieve,
+            NActionRQ: StorageCommitmentSCP(
+                index,
+                ae_title=server.ae_title,
+                locate=lambda area, path: files / path,
+                address_for=destination_for,
+                timeouts=timeouts,
+            ),
             CStoreRQ: StorageSCP(
                 config.storage.data / "files",
                 sort_prefix="",
