@@ -49,6 +49,7 @@ class FindQuery:
     label: str
     level: str
     keys: dict[str, str]
+    full_scan: bool = False  # no index can serve it (a leading wildcard): a scan is expected
 
     def identifier(self):
         from pydicom.dataset import Dataset
@@ -66,6 +67,10 @@ QUERIES: tuple[FindQuery, ...] = (
               {"PatientName": "smith*^j*"}),
     FindQuery("study-date", f"study level, StudyDate={MONTH} (a month)", "STUDY",
               {"StudyDate": MONTH}),
+    FindQuery("modality-date", f"study level, ModalitiesInStudy=CT, StudyDate={MONTH}",
+              "STUDY", {"ModalitiesInStudy": "CT", "StudyDate": MONTH}),
+    FindQuery("name-contains", "study level, PatientName=*smith* (leading wildcard)", "STUDY",
+              {"PatientName": "*smith*"}, full_scan=True),
     FindQuery("patient-id", "study level, PatientID=PB001234", "STUDY",
               {"PatientID": "PB001234"}),
     FindQuery("study-uid", "study level, StudyInstanceUID of one study", "STUDY",
