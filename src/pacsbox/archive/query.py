@@ -494,8 +494,11 @@ class Query:
             ):
                 if tag not in self._computed:
                     continue
+                # every series has an instance (the index prunes empty ones): the modalities
+                # need the instances only to keep to an area
+                source = series if tag == 0x00080061 and area is None else below
                 rows = conn.execute(
-                    select(owner, column).select_from(below)
+                    select(owner, column).select_from(source)
                     .where(owner.in_(ids), scope).distinct()
                 )  # fmt: skip
                 for entity, value in rows:
