@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-GENERATOR_VERSION = 1  # bump when the rows written below change
+GENERATOR_VERSION = 2  # bump when the rows written below change
 CACHE_ENV = "PACSBOX_BENCH_CACHE"
 UID_ROOT = "1.2.826.0.1.3680043.8.498.7731"  # pydicom's root + a fixed branch for these rows
 CHUNK = 50_000  # rows per executemany
@@ -84,7 +84,10 @@ GIVEN: dict[str, tuple[tuple[str, ...], ...]] = {
     "korean": (("Gildong", "吉洞", "길동"), ("Minji", "敏智", "민지"), ("Jisoo", "智秀", "지수")),
     "chinese": (("Wei", "伟"), ("Fang", "芳"), ("Lei", "磊"), ("Xiu", "秀")),
 }  # fmt: skip
-_CULTURE: dict[str, str] = {}  # family -> given names list; default western
+# the first patients: names a test of character sets and matching wants to find
+NAMED = ("Müller^Jürgen", "Yamada^Tarou=山田^太郎", "Hong^Gildong=洪^吉洞=홍^길동",
+         "Sørensen^Åsa", "Lefèvre^Hélène", "Núñez^José", "O'Brien^Seán")  # fmt: skip
+_CULTURE: dict[str, str] = {}  # family -> whose given names go with it (default western)
 for _family in FAMILIES:
     if len(_family) == 3:
         _CULTURE[_family[0]] = "korean" if "\uac00" <= _family[2][0] <= "\ud7a3" else "japanese"
@@ -136,11 +139,13 @@ class FillResult:
     seconds: float
 
 
-def _name(rng: random.Random) -> tuple[str, dict[str, str]]:
+def _name(rng: random.Random, p: int) -> tuple[str, dict[str, str]]:
     """(PN as the index keeps it, "=" between groups; its DICOM JSON form)."""
     family = rng.choice(FAMILIES)
     given = rng.choice(GIVEN[_CULTURE.get(family[0], "western")])
     groups = [f"{f}^{g}" for f, g in zip(family, given, strict=False)]
+    if p <= len(NAMED):  # these are there whatever the draw
+        groups = NAMED[p - 1].split("=")
     keys = ("Alphabetic", "Ideographic", "Phonetic")
     return "=".join(groups), dict(zip(keys, groups, strict=False))
 
@@ -172,7 +177,7 @@ def generate(n_instances: int, n_studies: int, seed: int):
     patients = []
     names: list[tuple[str, dict[str, str]]] = []
     for p in range(1, n_patients + 1):
-        name, pn = _name(rng)
+        name, pn = _name(rng, p)
         names.append((name, pn))
         birth = FIRST_DAY - timedelta(days=rng.randrange(365 * 90))
         patients.append((p, patient_id(p), "", name, name.upper(), birth.strftime("%Y%m%d"),
@@ -333,6 +338,8 @@ def cached_index(n_instances: int = 1_000_000, n_studies: int = 10_000, seed: in
         return path
     for stale in (path, manifest, Path(f"{path}-wal"), Path(f"{path}-shm")):
         stale.unlink(missing_ok=True)  # an interrupted fill
+    for older in directory.glob(f"find-{n_instances}-{n_studies}-s{seed}-v*.*"):
+        older.unlink()  # made by another GENERATOR_VERSION: 1.2 GB each
     print(f"filling {path} (once; kept between runs)", file=sys.stderr)
     result = fill(f"sqlite:///{path}", n_instances, n_studies, seed)
     manifest.write_text(json.dumps({"generator_version": GENERATOR_VERSION, "seed": seed,
