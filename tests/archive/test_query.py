@@ -195,3 +195,29 @@ def test_a_value_matches_itself_and_its_wildcard_forms(value, data):
         assert value_matches([value], _Key(0, vr, "", value), True)
         assert value_matches([value], _Key(0, vr, "", "".join(key_chars)), True)
         assert not value_matches([value + "Q"], _Key(0, vr, "", value), True)
+
+
+RELATIONAL = QueryOptions("PACSBOX", relational=True)
+
+
+def test_relational_queries_match_keys_below_the_level(index):
+    assert uids(find(index, "STUDY", options=RELATIONAL, Modality="MR")) == {STUDY_B}
+    both = dict(Modality="SR", SeriesNumber="2")
+    assert uids(find(index, "STUDY", options=RELATIONAL, **both)) == {STUDY_A}
+    # the keys of one level must hold for the same series: no CT series has number 2
+    assert uids(find(index, "STUDY", options=RELATIONAL, Modality="CT", SeriesNumber="2")) == set()
+    assert uids(find(index, "STUDY", options=RELATIONAL, InstanceNumber="9")) == {STUDY_A}
+    found = find(index, "PATIENT", Model.PATIENT_ROOT, options=RELATIONAL, Modality="C*")
+    assert {r.PatientID for r in found} == {"A1", "C3"}
+    assert all(r.Modality in ("", None) for r in found)  # asked, returned empty
+    # a series attribute with no column: refused with the reason, not answered wrongly
+    with pytest.raises(QueryError, match="relational key ProtocolName"):
+        find(index, "STUDY", options=RELATIONAL, ProtocolName="CHEST")
+
+
+def test_fuzzy_person_name_matching_when_negotiated(index):
+    fuzzy = QueryOptions("PACSBOX", fuzzy_pn=True)
+    assert uids(find(index, "STUDY", options=fuzzy, PatientName="muller jurgen")) == {STUDY_B}
+    assert uids(find(index, "STUDY", options=fuzzy, PatientName="MULLER*")) == {STUDY_B}
+    assert uids(find(index, "STUDY", options=fuzzy, PatientName="doe john")) == {STUDY_A}
+    assert uids(find(index, "STUDY", PatientName="muller jurgen")) == set()  # not negotiated

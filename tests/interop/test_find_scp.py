@@ -147,3 +147,38 @@ def _study(path) -> str:
     from pydicom import dcmread
 
     return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+def test_extended_negotiation_relational_and_fuzzy_with_pynetdicom(tmp_path, samples):
+    """pynetdicom asks for relational queries, combined date-time and fuzzy names (PS3.4
+    C.5.1.1); pacsbox agrees to the three and answers a STUDY query by a SERIES key."""
+    import pynetdicom
+    from pydicom.dataset import Dataset
+    from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+
+    study_root_find = "1.2.840.10008.5.1.4.1.2.2.1"
+    port = peers.free_port()
+    with pacsbox_server(port, data=tmp_path / "data"):
+        store(port, samples["ct"].path, samples["mr"].path)
+        ae = pynetdicom.AE(ae_title="PYNETDICOM")
+        ae.add_requested_context(study_root_find)
+        ext = SOPClassExtendedNegotiation()
+        ext.sop_class_uid = study_root_find
+        ext.service_class_application_information = bytes((1, 1, 1, 1))
+        assoc = ae.associate("127.0.0.1", port, ae_title="PACSBOX", ext_neg=[ext])
+        assert assoc.is_established
+        agreed = {
+            item.sop_class_uid: item.service_class_application_information
+            for item in assoc.acceptor.user_information
+            if isinstance(item, SOPClassExtendedNegotiation)
+        }
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.Modality = "MR"  # a SERIES key: relational
+        query.PatientName = "compressedsamples mr1"  # fuzzy: case and separator ignored
+        query.StudyInstanceUID = ""
+        found = [ds for status, ds in assoc.send_c_find(query, study_root_find)
+                 if status and status.Status == 0xFF00]  # fmt: skip
+        assoc.release()
+    assert agreed[study_root_find] == bytes((1, 1, 1, 0))  # no timezone adjustment
+    assert [str(ds.StudyInstanceUID) for ds in found] == [_study(samples["mr"].path)]

@@ -122,3 +122,24 @@ def test_choice_is_the_first_of_ours_that_they_offered(ours, theirs):
         assert answers[0].transfer_syntax == common[0]
     else:
         assert answers[0].result == ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED
+
+
+@given(
+    asked=st.binary(min_size=0, max_size=8).map(lambda b: bytes(x % 2 for x in b)),
+    ours=st.binary(min_size=0, max_size=8).map(lambda b: bytes(x % 2 for x in b)),
+)
+def test_extended_negotiation_agrees_only_to_what_both_sides_have(asked, ours):
+    from pacsbox.ul.negotiation import agreed_extended, extended_replies
+    from pacsbox.ul.pdu import SOPClassExtendedNegotiation
+
+    request = rq((CT, [IMPLICIT]))
+    request.user_information.sop_class_extended = [SOPClassExtendedNegotiation(CT, asked)]
+    policy = AcceptorPolicy(abstract_syntaxes=frozenset({CT}), extended_negotiation={CT: ours})
+    (reply,) = extended_replies(request, policy)
+    assert len(reply.application_information) == len(asked)
+    for i, byte in enumerate(reply.application_information):
+        assert byte == (1 if asked[i] and i < len(ours) and ours[i] else 0)
+    ac = AAssociateAC("SCP", "SCU", [], UserInformation(sop_class_extended=[reply]))
+    assert agreed_extended(ac, CT) == reply.application_information
+    # a SOP class whose options we do not know gets no reply
+    assert extended_replies(request, AcceptorPolicy(abstract_syntaxes=frozenset({CT}))) == []

@@ -30,6 +30,7 @@ Choices where the standard leaves one:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,8 @@ _COMPUTED = {
 }
 
 _TABLE = {PATIENT: patients, STUDY: studies, SERIES: series, IMAGE: instances}
+_ABOVE = {STUDY: PATIENT, SERIES: STUDY, IMAGE: SERIES}
+_PARENT = {STUDY: studies.c.patient_fk, SERIES: series.c.study_fk, IMAGE: instances.c.series_fk}
 
 
 class QueryError(Exception):
@@ -141,7 +144,10 @@ class QueryOptions:
     retrieve_ae_title: str = ""
     area: str | None = None  # only instances of this storage area (dcmqrscp's AETable)
     case_insensitive_pn: bool = True
-    combined_datetime: bool = False  # SOP class extended negotiation, PS3.4 C.3.4
+    # agreed by SOP class extended negotiation (PS3.4 C.5.1.1, see find_scp):
+    relational: bool = False  # keys below the query level (PS3.4 C.4.1.2.2)
+    combined_datetime: bool = False  # StudyDate + StudyTime as one range (C.2.2.2.5.1)
+    fuzzy_pn: bool = False  # person names: case, accents, separators ignored (C.2.2.2.1)
 
 
 @dataclass(slots=True)
@@ -174,8 +180,11 @@ def _key_text(element: DataElement) -> str:
     return str(value).strip()
 
 
-def parse_identifier(model: Model, identifier: Dataset) -> tuple[str, list[_Key]]:
-    """The query level and the keys; raises QueryError for what the standard refuses."""
+def parse_identifier(
+    model: Model, identifier: Dataset, relational: bool = False
+) -> tuple[str, list[_Key]]:
+    """The query level and the keys; raises QueryError for what the standard refuses. Keys
+    below the query level are kept (with their level) only for a relational query."""
     levels = LEVELS[model]
     if QUERY_RETRIEVE_LEVEL not in identifier:
         raise QueryError(
@@ -198,7 +207,7 @@ def parse_identifier(model: Model, identifier: Dataset) -> tuple[str, list[_Key]
         belongs = _LEVEL_OF.get(tag, level)
         if model is Model.STUDY_ROOT and belongs == PATIENT:
             belongs = STUDY  # Study Root: patient attributes are study attributes
-        if _DEPTH[belongs] > _DEPTH[level]:
+        if _DEPTH[belongs] > _DEPTH[level] and not relational:
             name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
             hint = " (ModalitiesInStudy is the STUDY-level key)" if tag == 0x00080060 else ""
             raise QueryError(
@@ -277,13 +286,29 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
     return value.casefold() == key.casefold() if fold else value == key
 
 
-def value_matches(values: Sequence[str], key: _Key, fold_pn: bool) -> bool:
+def _fuzzy(name: str) -> str:
+    """A person name for fuzzy semantic matching: accents, case, and the difference between
+    the component separator and a space are ignored (Müller^Jürgen ~ MULLER JURGEN)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.casefold().replace("^", " ").split())
+
+
+def value_matches(values: Sequence[str], key: _Key, fold_pn: bool, fuzzy_pn: bool = False) -> bool:
     """Whether an attribute with ``values`` (empty: absent or zero length) matches ``key``."""
     text = key.text
     if text == "" or text == "*":
         return True  # universal matching
     if text == '""':
         return not any(values)  # empty value matching (PS3.4 C.2.2.2.7)
+    if fuzzy_pn and key.vr == "PN":
+        wanted = _fuzzy(text)
+        return any(
+            _text_matches(_fuzzy(group), wanted, "LO", False)
+            for v in values
+            if v
+            for group in v.split("=")
+        )
     fold = fold_pn and key.vr == "PN"
     wanted = text.split("\\") if key.vr == "UI" or key.tag == 0x00080061 else [text]
     return any(_text_matches(v, w, key.vr, fold) for v in values if v for w in wanted)
@@ -334,6 +359,49 @@ def _header_key_matches(header: dict, key: _Key, fold_pn: bool) -> bool:
 
 # -- running ---------------------------------------------------------------------------------
 
+
+def _lower_condition(key: _Key, options: QueryOptions, dialect: str):
+    """The exact SQL condition of a relational key below the query level (None: universal);
+    raises QueryError for a key it cannot match exactly in SQL."""
+    text = key.text
+    if text in ("", "*") or (key.vr == "SQ" and not key.items):
+        return None
+    column = _COLUMNS.get(key.tag)
+    name = keyword_for_tag(key.tag) or f"({key.tag >> 16:04X},{key.tag & 0xFFFF:04X})"
+    if column is None or key.vr == "SQ" or (key.vr in ("TM", "DT") and _is_range(text, key.vr)):
+        raise QueryError(
+            IDENTIFIER_DOES_NOT_MATCH,
+            f"relational key {name} below the query level is not supported; query its level",
+        )
+    fold = options.case_insensitive_pn and column.upper is not None and not options.fuzzy_pn
+    if key.vr == "PN" and options.fuzzy_pn:
+        raise QueryError(
+            IDENTIFIER_DOES_NOT_MATCH, f"fuzzy {name} below the query level is not supported"
+        )
+    target = column.upper if fold else column.column
+    value = text.upper() if fold else text
+    if text == '""':
+        return column.column == ""
+    if key.tag in _INTEGER_COLUMNS:
+        try:
+            return column.column == int(text)
+        except ValueError:
+            raise QueryError(IDENTIFIER_DOES_NOT_MATCH, f"{name} must be a number") from None
+    if key.vr == "UI" or (key.tag == 0x00080060 and "\\" in text):
+        return column.column.in_([u.strip() for u in text.split("\\")])
+    if key.vr == "DA" and _is_range(text, "DA"):
+        low, _, high = text.partition("-")
+        parts = []
+        if low:
+            parts.append(column.column >= _normal_date(low))
+        if high:
+            parts.append(column.column <= _normal_date(high))
+        return and_(*parts)
+    if _WILDCARD.search(text):
+        return _like(target, value, dialect)
+    return target == value
+
+
 _BATCH = 500
 _INTEGER_COLUMNS = frozenset((0x00200011, 0x00200013))
 
@@ -374,9 +442,14 @@ class Query:
 
     def __init__(self, model: Model, identifier: Dataset, options: QueryOptions) -> None:
         self.model = model
-        self.level, self.keys = parse_identifier(model, identifier)
+        self.level, keys = parse_identifier(model, identifier, options.relational)
         self.options = options
         depth = _DEPTH[self.level]
+        self.keys = [k for k in keys if _DEPTH[k.level] <= depth]
+        # relational: keys of lower levels, matched by "some entity below matches them all"
+        self.lower = [k for k in keys if _DEPTH[k.level] > depth]
+        for key in self.lower:
+            _lower_condition(key, options, "sqlite")  # refuses what cannot be matched exactly
         self._columns = {
             tag: c for tag, c in _COLUMNS.items() if _DEPTH[c.level] <= depth
         }  # fmt: skip
@@ -392,9 +465,11 @@ class Query:
     # the SQL that narrows
 
     def _conditions(self, dialect: str) -> list[ColumnElement[bool]]:
-        conditions = []
+        conditions = self._relational(dialect)
         fold = self.options.case_insensitive_pn
         for key in self.keys:
+            if key.vr == "PN" and self.options.fuzzy_pn:
+                continue  # matched in Python only
             text = key.text
             column = self._columns.get(key.tag)
             if key.tag == 0x00080061 and text and not _WILDCARD.search(text):
@@ -435,6 +510,32 @@ class Query:
         if self.options.area is not None:
             conditions.append(_in_area(self.level, self.options.area))
         return conditions
+
+    def _relational(self, dialect: str) -> list[ColumnElement[bool]]:
+        """EXISTS conditions for the keys below the query level: one entity per lower level
+        must match all of that level's keys, inside one entity of the level above it."""
+        by_level: dict[str, list[ColumnElement[bool]]] = {}
+        for key in self.lower:
+            condition = _lower_condition(key, self.options, dialect)
+            if condition is not None:
+                by_level.setdefault(key.level, []).append(condition)
+        if not by_level:
+            return []
+        chain = [lvl for lvl in (SERIES, IMAGE) if _DEPTH[lvl] > _DEPTH[self.level]]
+        if self.level == PATIENT:
+            chain.insert(0, STUDY)
+        chain = chain[: max(chain.index(lvl) for lvl in by_level) + 1]
+        inner: ColumnElement[bool] | None = None
+        for lvl in reversed(chain):
+            table, parent = _TABLE[lvl], _PARENT[lvl]
+            parts = list(by_level.get(lvl, []))
+            if inner is not None:
+                parts.append(inner)
+            inner = (
+                select(literal(1)).select_from(table)
+                .where(parent == _TABLE[_ABOVE[lvl]].c.id, *parts).exists()
+            )  # fmt: skip
+        return [inner] if inner is not None else []
 
     def _select(self, dialect: str):
         table = _TABLE[self.level]
@@ -565,12 +666,13 @@ class Query:
 
     def _matches(self, values: dict[int, list[str]], header: dict) -> bool:
         fold = self.options.case_insensitive_pn
+        fuzzy = self.options.fuzzy_pn
         combined = self._combined()
         for key in self.keys:
             if combined and key.tag in (0x00080020, 0x00080030):
                 continue  # matched together below
             if key.tag in values:
-                if not value_matches(values[key.tag], key, fold):
+                if not value_matches(values[key.tag], key, fold, fuzzy):
                     return False
             elif not _header_key_matches(header, key, fold):
                 return False
@@ -614,6 +716,7 @@ class Query:
         tags = [k for k in self.keys]
         if all(k.tag != unique for k in tags):
             tags.append(_Key(unique, dictionary_VR(unique), self.level, ""))
+        tags += [_Key(k.tag, k.vr, k.level, "") for k in self.lower]  # returned empty
         for key in tags:
             if key.tag in values:
                 ds.add(_element(key.tag, key.vr, values[key.tag]))
@@ -653,3 +756,63 @@ def run_query(
 ) -> Iterator[Dataset]:
     """The responses to ``identifier`` (see Query); raises QueryError before the first."""
     return Query(model, identifier, options).run(conn)
+
+
+# -- retrieve: which instances an identifier names ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    path: str
+    area: str | None
+
+
+_UNIQUE_KEYWORDS = {
+    PATIENT: "PatientID",
+    STUDY: "StudyInstanceUID",
+    SERIES: "SeriesInstanceUID",
+    IMAGE: "SOPInstanceUID",
+}
+
+
+def retrieve_instances(
+    conn: Connection, model: Model, identifier: Dataset, area: str | None = None
+) -> tuple[str, list[StoredInstance]]:
+    """The query level and the instances a C-MOVE/C-GET identifier names (PS3.4 C.4.2.2.1:
+    the unique key of the level, a single value or a UID list, and those of the levels above
+    where given); raises QueryError when the identifier cannot name anything."""
+    levels = LEVELS[model]
+    level = (
+        _key_text(identifier[QUERY_RETRIEVE_LEVEL]).upper()
+        if QUERY_RETRIEVE_LEVEL in identifier
+        else ""
+    )
+    if level not in levels:
+        raise QueryError(
+            IDENTIFIER_DOES_NOT_MATCH,
+            f"QueryRetrieveLevel '{level}' is not one of {'/'.join(levels)}: add or fix it",
+        )
+    conditions = []
+    for above in levels[: levels.index(level) + 1]:
+        tag = _UNIQUE[above]
+        text = _key_text(identifier[tag]) if tag in identifier else ""
+        if not text or text == "*":
+            if above == level:
+                raise QueryError(
+                    IDENTIFIER_DOES_NOT_MATCH,
+                    f"a {level} retrieve needs {_UNIQUE_KEYWORDS[level]}; add it",
+                )
+            continue
+        values = [v.strip() for v in text.split("\\") if v.strip()]
+        conditions.append(_COLUMNS[tag].column.in_(values))
+    if area is not None:
+        conditions.append(instances.c.area == area)
+    rows = conn.execute(
+        select(instances.c.sop_class_uid, instances.c.sop_instance_uid,
+               instances.c.transfer_syntax, instances.c.path, instances.c.area)
+        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id)
+    )  # fmt: skip
+    return level, [StoredInstance(*row) for row in rows]

@@ -10,9 +10,10 @@ TOOLS = {
     "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
     "storescu": ("storescu", "DICOM storage (C-STORE) SCU"),
     "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
-    "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (Verification, Storage, Query so far)"),
+    "findscu": ("findscu", "DICOM query (C-FIND) SCU"),
+    "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (echo, store, find, move, get)"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
-    "serve": ("serve", "run the pacsbox archive (Verification SCP, more as it grows)"),
+    "serve": ("serve", "run the pacsbox archive (echo, store, find, move, get)"),
 }
 
 USAGE = "usage: pacsbox <tool> [options] ...\n\ntools:\n" + "\n".join(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..log import log
 from ..uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from ..ul.negotiation import AcceptorPolicy, negotiate
+from ..ul.negotiation import AcceptorPolicy, extended_replies, negotiate
 from ..ul.pdu import (
     APPLICATION_CONTEXT_NAME,
     AAssociateAC,
@@ -137,6 +137,7 @@ class Server:
             implementation_version_name=IMPLEMENTATION_VERSION_NAME,
             # PS3.7 D.3.3.3: we perform one operation at a time; say so if asked
             async_ops_window=(1, 1) if rq.user_information.async_ops_window else None,
+            sop_class_extended=extended_replies(rq, cfg.policy),
         )
         return AAssociateAC(
             called_ae_title=rq.called_ae_title,

@@ -18,6 +18,7 @@ from .pdu import (
     PresentationContextAC,
     PresentationContextRQ,
     RoleSelection,
+    SOPClassExtendedNegotiation,
 )
 
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: context IDs are odd integers 1..255
@@ -53,18 +54,55 @@ class AcceptorPolicy:
     transfer_syntaxes_for: per-SOP-class overrides of that list.
     requestor_may_be_scp: SOP classes for which the requestor may act as SCP (C-GET's
         C-STOREs come back on the same association with the roles reversed).
+    extended_negotiation: per SOP class, the service-class application information bytes we
+        support (PS3.7 D.3.3.5; for C-FIND PS3.4 C.5.1.1: relational queries, combined
+        date-time matching, fuzzy semantic matching of person names, timezone adjustment),
+        each byte 1 where we can; the reply agrees to what both sides have.
     """
 
     abstract_syntaxes: frozenset[str] | None = frozenset()
     transfer_syntaxes: tuple[str, ...] = UNCOMPRESSED
     transfer_syntaxes_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
     requestor_may_be_scp: frozenset[str] = frozenset()
+    extended_negotiation: dict[str, bytes] = field(default_factory=dict)
 
     def syntaxes_for(self, abstract_syntax: str) -> tuple[str, ...] | None:
         """Our preference order for this SOP class, or None if we do not support it."""
         if self.abstract_syntaxes is not None and abstract_syntax not in self.abstract_syntaxes:
             return None
         return self.transfer_syntaxes_for.get(abstract_syntax, self.transfer_syntaxes)
+
+
+def extended_replies(rq: AAssociateRQ, policy: AcceptorPolicy) -> list[SOPClassExtendedNegotiation]:
+    """The acceptor's SOP class extended negotiation items (PS3.7 D.3.3.5): for each one the
+    requestor sent for a SOP class whose options we know, the same fields, each set only where
+    the requestor asked for it and we support it. Items for other SOP classes get no reply:
+    the requestor then assumes none of its options (PS3.4 C.5.1.1.1)."""
+    replies = []
+    for item in rq.user_information.sop_class_extended:
+        ours = policy.extended_negotiation.get(item.sop_class_uid)
+        if ours is None or policy.syntaxes_for(item.sop_class_uid) is None:
+            continue
+        asked = item.application_information
+        agreed = bytes(
+            1 if asked[i] == 1 and i < len(ours) and ours[i] == 1 else 0 for i in range(len(asked))
+        )
+        replies.append(SOPClassExtendedNegotiation(item.sop_class_uid, agreed))
+    return replies
+
+
+def agreed_extended(ac: AAssociateAC | None, sop_class_uid: str) -> bytes:
+    """The extended negotiation both sides agreed for a SOP class (b"" when none)."""
+    if ac is None:
+        return b""
+    return next(
+        (
+            item.application_information
+            for item in ac.user_information.sop_class_extended
+            if item.sop_class_uid == sop_class_uid
+        ),
+        b"",
+    )
 
 
 def propose(
