@@ -51,10 +51,10 @@ def pacsbox_serve_1m(ctx: Context) -> ServerProcess:
 
 
 async def _finds(host: str, port: int, query: FindQuery) -> tuple[list[float], set[int]]:
+    from pacsbox.datasets import encode_dataset
     from pacsbox.dimse import CFindRQ
     from pacsbox.net.association import Association, Timeouts
     from pacsbox.net.requestor import build_rq
-    from pacsbox.services.find_scp import encode_dataset
 
     rq = build_rq(
         calling_ae="FINDSCU",
