@@ -38,7 +38,7 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from sqlalchemy import ColumnElement, and_, func, literal, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
 from ..services.qr_models import LEVELS, Model
@@ -473,10 +473,12 @@ class Query:
             text = key.text
             column = self._columns.get(key.tag)
             if key.tag == 0x00080061 and text and not _WILDCARD.search(text):
-                modalities = select(series.c.study_fk).where(
-                    series.c.modality.in_(text.split("\\"))
-                )
-                conditions.append(studies.c.id.in_(modalities))
+                # EXISTS, not IN (subquery): SQLite then starts from the other keys' index (a
+                # date range, a name) and looks at each candidate's series, where with IN it
+                # started from every series of the modality (6 ms instead of 0.06 on 1M)
+                in_study = series.c.study_fk == studies.c.id
+                wanted = series.c.modality.in_(text.split("\\"))
+                conditions.append(exists().where(in_study, wanted))
                 continue
             if column is None or text in ("", "*"):
                 continue
@@ -593,8 +595,11 @@ class Query:
             ):
                 if tag not in self._computed:
                     continue
+                # every series has an instance (the index prunes empty ones): the modalities
+                # need the instances only to keep to an area
+                source = series if tag == 0x00080061 and area is None else below
                 rows = conn.execute(
-                    select(owner, column).select_from(below)
+                    select(owner, column).select_from(source)
                     .where(owner.in_(ids), scope).distinct()
                 )  # fmt: skip
                 for entity, value in rows:
