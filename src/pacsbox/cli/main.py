@@ -10,6 +10,8 @@ TOOLS = {
     "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
     "storescu": ("storescu", "DICOM storage (C-STORE) SCU"),
     "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
+    "movescu": ("movescu", "DICOM retrieve (C-MOVE) SCU, with its own storage SCP on +P"),
+    "getscu": ("getscu", "DICOM retrieve (C-GET) SCU"),
     "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (Verification, Storage, Query so far)"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
     "serve": ("serve", "run the pacsbox archive (Verification SCP, more as it grows)"),

@@ -1,0 +1,208 @@
+"""What `pacsbox movescu` and `pacsbox getscu` share: DCMTK's options for a retrieve, the
+identifier from query files and -k keys, the progress bar and the one-line summary."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import PacsboxError
+from ..log import log
+from ..services.qr_models import Model
+from .common import add_general_options, add_network_options, positive_int
+
+MODEL_FLAGS = (
+    ("-P", "--patient", Model.PATIENT_ROOT, "use patient root information model (default)"),
+    ("-S", "--study", Model.STUDY_ROOT, "use study root information model"),
+    ("-O", "--psonly", Model.PATIENT_STUDY_ONLY, "use patient/study only information model"),
+)
+
+
+def add_retrieve_options(parser: argparse.ArgumentParser, *, aet: str) -> None:
+    """peer port [dcmfile-in...], -k, -P/-S/-O, the AE titles, timeouts, -od, --cancel ..."""
+    parser.add_argument("peer", help="hostname of DICOM peer")
+    parser.add_argument("port", type=int, help="tcp/ip port number of peer")
+    parser.add_argument("files", nargs="*", metavar="dcmfile-in", help="DICOM query file(s)")
+    add_general_options(parser)
+    add_network_options(parser, aet=aet)
+    g = parser.add_argument_group("override matching keys")
+    g.add_argument("-k", "--key", action="append", default=[], metavar="KEY",
+                   help='key: gggg,eeee="str" or dict. name="str"; override matching key')  # fmt: skip
+    g = parser.add_argument_group("query information model")
+    models = g.add_mutually_exclusive_group()
+    for short, long, model, text in MODEL_FLAGS:
+        models.add_argument(short, long, dest="model", action="store_const", const=model, help=text)
+    parser.set_defaults(model=Model.PATIENT_ROOT)
+    g = parser.add_argument_group("other network options")
+    g.add_argument("--repeat", type=positive_int, default=1, metavar="N", help="repeat n times")
+    g.add_argument("--abort", action="store_true", help="abort association instead of releasing it")
+    g.add_argument(
+        "--ignore", action="store_true", help="ignore store data, receive but do not store"
+    )
+    g.add_argument("--cancel", type=positive_int, metavar="N",
+                   help="cancel after n responses (default: never); for C-GET an instance "
+                        "received counts as a response too")  # fmt: skip
+    g = parser.add_argument_group("output options")
+    g.add_argument("-od", "--output-directory", default=".", metavar="DIR",
+                   help='write received objects to existing directory d (default: ".")')  # fmt: skip
+
+
+def check_output_directory(args) -> bool:
+    if Path(args.output_directory).is_dir():
+        return True
+    log.critical(
+        "specified output directory does not exist: %s (create it, or pass another with -od)",
+        args.output_directory,
+    )
+    return False
+
+
+# -- the identifier ----------------------------------------------------------------------------
+
+
+def _identifier(args, query_file: str | None):
+    """The C-MOVE/C-GET identifier: the query file's data set (if any) with the -k keys applied.
+
+    A minimal stand-in for pacsbox.query_keys (DCMTK's full -k syntax, being written on
+    another branch): ``keyword[=value]`` and ``(gggg,eeee)[=value]`` / ``gggg,eeee[=value]``;
+    no value or an empty one gives an empty element; backslashes separate values.
+    """
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+
+    if query_file is not None:
+        try:
+            ds = dcmread(query_file, force=True)
+        except Exception as exc:
+            raise PacsboxError(
+                f"cannot read the query file {query_file}: {exc}. Pass a DICOM data set "
+                "(e.g. made with dump2dcm), or give the keys with -k instead."
+            ) from None
+        ds.file_meta = None
+        identifier = Dataset()
+        identifier.update(ds)
+    else:
+        identifier = Dataset()
+    for key in args.key:
+        _apply_key(identifier, key)
+    return identifier
+
+
+def _apply_key(ds, key: str) -> None:
+    from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+    name, _, value = key.partition("=")
+    name = name.strip()
+    tag = None
+    bare = name.strip("()")
+    if "," in bare:
+        group, _, element = bare.partition(",")
+        try:
+            tag = (int(group, 16) << 16) | int(element, 16)
+        except ValueError:
+            tag = None
+    else:
+        tag = tag_for_keyword(name)
+    if tag is None:
+        raise PacsboxError(
+            f"Bad key {key!r}: not a data dictionary keyword nor a (gggg,eeee) tag; "
+            "e.g. -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=1.2.3 or -k (0020,000d)=1.2.3"
+        )
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        raise PacsboxError(
+            f"Bad key {key!r}: tag ({tag >> 16:04x},{tag & 0xFFFF:04x}) is not in the data "
+            "dictionary, so its VR is unknown; use a standard attribute"
+        ) from None
+    vr = vr.split(" or ")[0]
+    if vr == "SQ":
+        raise PacsboxError(
+            f"Bad key {key!r}: {keyword_for_tag(tag)} is a sequence; pacsbox movescu/getscu "
+            "take sequences only from a query file"
+        )
+    values = value.split("\\") if value else []
+    ds.add_new(tag, vr, values if len(values) > 1 else (values[0] if values else None))
+
+
+def identifiers(args):
+    """One identifier per query file (DCMTK sends one request per file), or one from -k."""
+    if not args.files:
+        return [(None, _identifier(args, None))]
+    return [(name, _identifier(args, name)) for name in args.files]
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+class ProgressDisplay:
+    """A rich progress bar on a terminal (not with -v/-d/-q), fed by the pending responses'
+    counters and by the instances received, whichever says more: a PACS that sends no
+    pending response still moves the bar, one instance at a time."""
+
+    def __init__(self, description: str) -> None:
+        self._progress = None
+        self._task = None
+        self.description = description
+        self.total: int | None = None
+        self.pacs_done = 0
+        self.received = 0
+
+    def __enter__(self) -> ProgressDisplay:
+        if (
+            sys.stderr.isatty()
+            and not log.isEnabledFor(logging.INFO)
+            and log.isEnabledFor(logging.CRITICAL)
+        ):
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            )  # fmt: skip
+            self._progress.start()
+            self._task = self._progress.add_task(self.description, total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def counters(self, progress) -> None:
+        """A pending response (or a C-GET store: RetrieveProgress has both)."""
+        if progress.total is not None:
+            self.total = progress.total
+        self.pacs_done = max(self.pacs_done, progress.done - progress.received)
+        self.received = max(self.received, progress.received)
+        self._refresh()
+
+    def instance_received(self) -> None:
+        self.received += 1
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._progress is None:
+            return
+        done = max(self.pacs_done, self.received)
+        total = self.total if self.total is not None and self.total >= done else None
+        self._progress.update(self._task, completed=done, total=total)  # type: ignore[arg-type]
+
+
+def summary(tool: str, result, received: int | None, args) -> None:
+    """One line to stderr (unless -q): what the PACS counted and what arrived here."""
+    if args.quiet or result is None:
+        return
+    counts = (
+        f"{_n(result.completed)} completed, {_n(result.failed)} failed, "
+        f"{_n(result.warning)} warning"
+    )
+    here = f"; {received} instance(s) received here" if received is not None else ""
+    print(f"{tool}: {result.meaning} ({counts}){here}", file=sys.stderr)
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else str(value)
