@@ -143,6 +143,7 @@ async def run(args) -> int:
                             last = exc.result
                             failed = True
                             log.critical("%s", exc)
+                        display.finish(last)
                 except BaseException:
                     assoc.abort()
                     raise

@@ -71,10 +71,17 @@ class Receiver:
         self.received = 0
         self._changed = asyncio.Event()
         self._on_instance = on_instance
+        self.policy = storage_policy(scp_preference(args))
+        self.prefer = args.prefer
+        # (SOP class, proposed syntaxes) of contexts we refused: why the PACS failed to send
+        self.refused: dict[str, tuple[str, ...]] = {}
+        self.passed_over: set[str] = set()
+        self.sub_associations = 0
         self.server = Server(
             ServerConfig(
                 ae_title=args.move,
-                policy=storage_policy(scp_preference(args)),
+                policy=self.policy,
+                accept=self._note_refusals,
                 handlers={
                     CEchoRQ: VerificationSCP(),
                     CStoreRQ: StorageSCP(
@@ -89,6 +96,63 @@ class Receiver:
                 ),
             )
         )
+
+    def _note_refusals(self, rq, peer):
+        """Accept any association (as DCMTK's movescu does), remembering the storage
+        contexts our +x preference refuses and the compressed syntaxes it passes over."""
+        from ..syntaxes import is_compressed
+        from ..ul.negotiation import negotiate
+        from ..ul.pdu import ContextResult
+
+        self.sub_associations += 1
+        answers, _ = negotiate(rq, self.policy)
+        proposed = {pc.context_id: pc for pc in rq.presentation_contexts}
+        for answer in answers:
+            pc = proposed[answer.context_id]
+            if answer.result == ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED:
+                self.refused[pc.abstract_syntax] = tuple(pc.transfer_syntaxes)
+            elif answer.result == ContextResult.ACCEPTANCE:
+                self.passed_over.update(
+                    ts for ts in pc.transfer_syntaxes
+                    if ts != answer.transfer_syntax and is_compressed(ts)
+                )  # fmt: skip
+        return None
+
+    def refusal_hint(self) -> str:
+        """Why the PACS's C-STOREs failed, when our +x option is the likely cause ("" if not:
+        then the PACS's status says more)."""
+        from ..uids import transfer_syntax_description, uid_description
+        from ..ul.diagnosis import DCMTK_ACCEPT_OPTIONS
+
+        def flags(syntaxes) -> str:
+            options = {DCMTK_ACCEPT_OPTIONS[ts] for ts in syntaxes if ts in DCMTK_ACCEPT_OPTIONS}
+            return " or ".join(sorted(options)) or "+xa"
+
+        port = self.server.port
+        if self.refused:
+            offers = "; ".join(
+                f"{uid_description(sop_class)} in "
+                + ", ".join(transfer_syntax_description(ts) for ts in syntaxes)
+                for sop_class, syntaxes in self.refused.items()
+            )
+            return (
+                f"The PACS did connect to our port {port}, but proposed {offers}, which this "
+                f"movescu does not accept with --{self.prefer}: pass {flags(self.refused_all)} "
+                "(or +xa to accept every syntax)."
+            )
+        if self.sub_associations and self.passed_over:
+            names = ", ".join(sorted(transfer_syntax_description(ts) for ts in self.passed_over))
+            return (
+                f"The PACS did connect to our port {port}, and offered {names}, which this "
+                f"movescu passed over for an uncompressed syntax (--{self.prefer}); a PACS that "
+                "keeps its files compressed and cannot convert them then fails to send them "
+                f"(DCMTK's dcmqrscp does): pass {flags(self.passed_over)} (or +xa)."
+            )
+        return ""
+
+    @property
+    def refused_all(self) -> set[str]:
+        return {ts for syntaxes in self.refused.values() for ts in syntaxes}
 
     def _stored(self, instance) -> None:
         self.received += 1
@@ -201,7 +265,13 @@ async def run(args) -> int:
                         except RetrieveError as exc:
                             last = exc.result
                             failed = True
-                            log.critical("%s", exc)
+                            hint = receiver.refusal_hint() if receiver is not None else ""
+                            if hint:  # we know better than the status why the PACS failed
+                                status = f"0x{exc.status:04X} ({exc.result.meaning})"
+                                log.critical("The C-MOVE failed with status %s. %s", status, hint)
+                            else:
+                                log.critical("%s", exc)
+                        display.finish(last)
                         if receiver is not None:
                             expected += (last.completed or 0) + (last.warning or 0)
                             await receiver.settle(expected, float(args.acse_timeout))

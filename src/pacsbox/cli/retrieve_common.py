@@ -180,6 +180,15 @@ class ProgressDisplay:
         self.received = max(self.received, progress.received)
         self._refresh()
 
+    def finish(self, result) -> None:
+        """The final response's counters: the bar ends full even without pending responses."""
+        if result is None:
+            return
+        counted = sum(c or 0 for c in (result.completed, result.failed, result.warning))
+        self.pacs_done = max(self.pacs_done, counted)
+        self.total = max(counted, self.received)
+        self._refresh()
+
     def instance_received(self) -> None:
         self.received += 1
         self._refresh()

@@ -198,12 +198,20 @@ def _out_of_resources(result: RetrieveResult, ctx: _Context) -> str:
 
 def _identifier_problem(result: RetrieveResult, ctx: _Context) -> str:
     info = describe(result.status, ctx.service)
-    return (
-        f"The PACS '{ctx.called_ae}' could not process the C-{ctx.service.upper()} identifier: "
-        f"status 0x{result.status:04X} ({info.meaning}). Give QueryRetrieveLevel and the unique "
-        "key of that level and of the levels above it for the model (e.g. -S -k "
+    text = (
+        f"The PACS '{ctx.called_ae}' could not process the C-{ctx.service.upper()}: status "
+        f"0x{result.status:04X} ({info.meaning}). Check the identifier: QueryRetrieveLevel and "
+        "the unique key of that level and of the levels above it for the model (e.g. -S -k "
         "QueryRetrieveLevel=STUDY -k StudyInstanceUID=...; -P also needs PatientID)."
     )
+    if ctx.service == "move" and 0xC000 <= result.status <= 0xCFFF:
+        # Orthanc 1.10 answers an unknown move destination with 0xC000, not 0xA801
+        text += (
+            f" Some PACS (Orthanc) also answer so when they do not know the move destination "
+            f"'{ctx.destination}': configure AE '{ctx.destination}' with host and port on the "
+            "PACS (Orthanc: DicomModalities) or pass one it knows with -aem."
+        )
+    return text
 
 
 def _sub_operations_failed(result: RetrieveResult, ctx: _Context) -> str:
