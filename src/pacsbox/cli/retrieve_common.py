@@ -176,7 +176,8 @@ class ProgressDisplay:
         """A pending response (or a C-GET store: RetrieveProgress has both)."""
         if progress.total is not None:
             self.total = progress.total
-        self.pacs_done = max(self.pacs_done, progress.done - progress.received)
+        counted = sum(c or 0 for c in (progress.completed, progress.failed, progress.warning))
+        self.pacs_done = max(self.pacs_done, counted)
         self.received = max(self.received, progress.received)
         self._refresh()
 

@@ -231,9 +231,12 @@ def _sub_operations_failed(result: RetrieveResult, ctx: _Context) -> str:
         "transfer syntax was not accepted there"
     )
     if ctx.service == "get":
-        text += " (propose it: +xs/+xa style options, or the storage SOP class)"
+        text += (
+            " here (getscu: the +x option of the syntax the PACS keeps them in, e.g. +xs, "
+            "or --storage-class for their SOP class)"
+        )
     else:
-        text += " (see the destination's log; DCMTK: +xs or +xa on the receiving side)"
+        text += " (see the destination's log; DCMTK and pacsbox: +xs or +xa on the receiving side)"
     if result.failed_instances:
         shown = ", ".join(result.failed_instances[:5])
         more = len(result.failed_instances) - 5
@@ -663,10 +666,11 @@ async def _retrieve(
                     ),
                 )
             category = result.category
-            if category in (StatusCategory.SUCCESS, StatusCategory.CANCEL):
+            if category is StatusCategory.CANCEL or (
+                category is StatusCategory.SUCCESS and not result.failed
+            ):
                 return result
-            if category is StatusCategory.WARNING and not result.failed and status != 0xB000:
-                return result
+            # 0xB000, a failure, or a "success" that counts failed sub-operations anyway
             raise failure_for(result, ctx)
     except AssociationAbortedError as exc:
         raise PacsboxError(
