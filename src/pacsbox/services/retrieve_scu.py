@@ -422,24 +422,28 @@ def encode_identifier(identifier: Dataset | bytes, transfer_syntax: str) -> byte
     return raw
 
 
+def decode_identifier(raw: bytes | bytearray, transfer_syntax: str) -> Dataset:
+    """The identifier in ``raw`` (deflated ones inflated); raises if it does not parse."""
+    import zlib
+
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+
+    from ..syntaxes import DEFLATED
+
+    data = bytes(raw)
+    if transfer_syntax in DEFLATED:
+        data = zlib.decompress(data, -zlib.MAX_WBITS)
+    implicit, little = dataset_encoding(transfer_syntax)
+    return read_dataset(DicomBytesIO(data), implicit, little)
+
+
 def _failed_instances(data, transfer_syntax: str) -> tuple[str, ...]:
     """Failed SOP Instance UID List (0008,0058) of a final response's identifier, if any."""
     if not isinstance(data, bytes | bytearray) or not data:
         return ()
     try:
-        import zlib
-
-        from pydicom.filebase import DicomBytesIO
-        from pydicom.filereader import read_dataset
-
-        from ..syntaxes import DEFLATED
-
-        raw = bytes(data)
-        if transfer_syntax in DEFLATED:
-            raw = zlib.decompress(raw, -zlib.MAX_WBITS)
-        implicit, little = dataset_encoding(transfer_syntax)
-        ds = read_dataset(DicomBytesIO(raw), implicit, little)
-        element = ds.get(FAILED_SOP_INSTANCE_UID_LIST)
+        element = decode_identifier(data, transfer_syntax).get(FAILED_SOP_INSTANCE_UID_LIST)
     except Exception as exc:  # a malformed identifier must not hide the status
         log.warning("Cannot read the identifier of the final response: %s", exc)
         return ()
@@ -470,13 +474,7 @@ class _StoreCounter(RequestHandler):
 def _dump_identifier(raw: bytes, transfer_syntax: str) -> str:
     """The identifier as DCMTK's -v prints a request (one line per element)."""
     try:
-        from pydicom.filebase import DicomBytesIO
-        from pydicom.filereader import read_dataset
-
-        if transfer_syntax in ("1.2.840.10008.1.2.1.99",):
-            return ""
-        implicit, little = dataset_encoding(transfer_syntax)
-        ds = read_dataset(DicomBytesIO(raw), implicit, little)
+        ds = decode_identifier(raw, transfer_syntax)
     except Exception:
         return ""
     from ..uids import transfer_syntax_description
@@ -511,8 +509,8 @@ async def move(
 ) -> RetrieveResult:
     """C-MOVE: the PACS sends the instances matching ``identifier`` to AE ``destination``.
 
-    Returns the final response as a RetrieveResult (Success, Warning without failed
-    sub-operations, or Cancel); raises a RetrieveError subclass otherwise.
+    Returns the final response as a RetrieveResult (Success without failed sub-operations,
+    or Cancel); raises a RetrieveError subclass for any other (0xB000 included).
     """
     if not destination.strip() or len(destination) > 16 or "\\" in destination:
         raise ValueError(
