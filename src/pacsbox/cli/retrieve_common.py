@@ -145,6 +145,7 @@ class ProgressDisplay:
     def __init__(self, description: str) -> None:
         self._progress = None
         self._task = None
+        self._streams: list = []
         self.description = description
         self.total: int | None = None
         self.pacs_done = 0
@@ -165,10 +166,17 @@ class ProgressDisplay:
             )  # fmt: skip
             self._progress.start()
             self._task = self._progress.add_task(self.description, total=None)
+            # rich now writes stderr through a proxy that keeps the bar below other output;
+            # our log lines (warnings, the F: line) go through it too
+            self._streams = [
+                (h, h.setStream(sys.stderr)) for h in log.handlers if hasattr(h, "setStream")
+            ]
         return self
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
+            for handler, stream in self._streams:
+                handler.setStream(stream)
             self._progress.stop()
             self._progress = None
 
