@@ -266,11 +266,12 @@ async def run(args) -> int:
                             last = exc.result
                             failed = True
                             hint = receiver.refusal_hint() if receiver is not None else ""
-                            if hint:  # we know better than the status why the PACS failed
+                            if hint and exc.status == 0xA702:
+                                # the PACS did reach us: "could not connect" would mislead
                                 status = f"0x{exc.status:04X} ({exc.result.meaning})"
                                 log.critical("The C-MOVE failed with status %s. %s", status, hint)
                             else:
-                                log.critical("%s", exc)
+                                log.critical("%s", f"{exc} {hint}" if hint else exc)
                         display.finish(last)
                         if receiver is not None:
                             expected += (last.completed or 0) + (last.warning or 0)
