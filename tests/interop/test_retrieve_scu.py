@@ -169,9 +169,21 @@ def test_getscu_from_dcmqrscp(tmp_path, samples, study):
             "localhost", server.port, "-k", "QueryRetrieveLevel=STUDY",
             "-k", f"StudyInstanceUID={study_uid(compressed.path)}",
         )  # fmt: skip
-    assert cp.returncode == 0, cp.stderr
-    assert list(received(jpeg_out)) == [compressed.stored_name]
-    assert meta(jpeg_out / compressed.stored_name).TransferSyntaxUID == JPEG_LOSSLESS_SV1
+        assert cp.returncode == 0, cp.stderr
+        assert list(received(jpeg_out)) == [compressed.stored_name]
+        assert meta(jpeg_out / compressed.stored_name).TransferSyntaxUID == JPEG_LOSSLESS_SV1
+        # without +xs dcmqrscp has no context to send its JPEG file in: 0xA702, which the
+        # message explains
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        cp = run_pacsbox(
+            "getscu", "-S", "-aec", "ACME_STORE", "-aet", "ACME1", "-od", plain,
+            "localhost", server.port, "-k", "QueryRetrieveLevel=STUDY",
+            "-k", f"StudyInstanceUID={study_uid(compressed.path)}",
+        )  # fmt: skip
+    assert cp.returncode == 1
+    assert not received(plain)
+    assert "0xA702" in cp.stderr and "needs +xs" in cp.stderr, cp.stderr
 
 
 def test_movescu_cancel_between_sub_operations(tmp_path, study):

@@ -193,6 +193,16 @@ def _out_of_resources(result: RetrieveResult, ctx: _Context) -> str:
             "port) and accepts its association; otherwise the PACS is short of resources, "
             "retry later."
         )
+    if result.status == 0xA702 and ctx.service == "get":
+        # dcmqrscp answers so when it has no context on this association for an instance:
+        # its SOP class not proposed, or only in syntaxes it cannot convert its file to
+        return (
+            f"{text} Most often the PACS could not send the instances back over this "
+            "association: it had no accepted storage context for their SOP class in a "
+            "transfer syntax it can send them in (a PACS that keeps JPEG files and cannot "
+            "decompress them needs +xs, or the +x option of their syntax; a SOP class left "
+            "out needs --storage-class); otherwise it is short of resources, retry later."
+        )
     return f"{text} {info.hint or 'Retry later or narrow the identifier.'}"
 
 
