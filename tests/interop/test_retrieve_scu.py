@@ -463,3 +463,64 @@ async def test_final_response_before_the_instances(tmp_path, samples, study):
     assert proc.returncode == 0, log
     assert log.index("Received Final Move Response (Success)") < log.index("Received Store Request")
     assert sorted(received(out)) == sorted(f"CT.{u}" for u in uids)
+
+
+# -- Ctrl-C: a C-CANCEL first, the association kept ---------------------------------------------
+
+
+async def test_ctrl_c_cancels_the_move():
+    """The first SIGINT sends a C-CANCEL-RQ and movescu ends with the PACS's Cancel status."""
+    import signal
+
+    from pacsbox.dimse import CMoveRQ, CMoveRSP
+    from pacsbox.net.association import RequestHandler
+    from pacsbox.net.server import Server, ServerConfig
+    from pacsbox.ul.negotiation import AcceptorPolicy
+
+    class PendingUntilCancelled(RequestHandler):
+        async def handle(self, assoc, context, request, dataset) -> None:
+            for status, remaining in ((0xFF00, 9), (0xFE00, 8)):
+                await assoc.send(
+                    context.context_id,
+                    CMoveRSP(
+                        message_id_being_responded_to=request.message_id,
+                        status=status,
+                        affected_sop_class_uid=request.affected_sop_class_uid,
+                        number_of_remaining_suboperations=remaining,
+                        number_of_completed_suboperations=1,
+                        number_of_failed_suboperations=0,
+                        number_of_warning_suboperations=0,
+                    ),
+                )
+                if status == 0xFF00:
+                    await assoc.operation(request.message_id).cancelled.wait()
+
+    move_class = "1.2.840.10008.5.1.4.1.2.2.2"
+    config = ServerConfig(
+        ae_title="SLOW",
+        policy=AcceptorPolicy(abstract_syntaxes=frozenset({move_class})),
+        handlers={CMoveRQ: PendingUntilCancelled()},
+    )
+    async with Server(config) as server:
+        await server.start("127.0.0.1", 0)
+        proc = await asyncio.create_subprocess_exec(
+            PACSBOX, "movescu", "-v", "-S", "-aec", "SLOW", "-aem", "ELSEWHERE",
+            "127.0.0.1", str(server.port), "-k", "QueryRetrieveLevel=STUDY",
+            "-k", "StudyInstanceUID=1.2.3",
+            stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        lines = []
+        for _ in range(1000):  # bounded: the line comes within the first few dozen
+            line = (await proc.stderr.readline()).decode()
+            lines.append(line)
+            if not line or "Received Move Response 1 (Pending)" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = (await proc.stderr.read()).decode()
+        await proc.wait()
+    log = "".join(lines) + rest
+    assert proc.returncode == 0, log
+    assert "Interrupted: cancelling the retrieve" in log
+    assert "Sending Cancel Request (MsgID 1, PresID 1)" in log
+    assert "Received Final Move Response (Cancel" in log
+    assert "Releasing Association" in log

@@ -19,6 +19,7 @@ from ..net.requestor import build_rq
 from ..services.retrieve_scu import RetrieveError, get, get_negotiation
 from .common import DcmtkArgumentParser, run_tool
 from .retrieve_common import (
+    Cancelling,
     ProgressDisplay,
     add_retrieve_options,
     check_output_directory,
@@ -71,20 +72,6 @@ def storage_classes(names: list[str]) -> list[str] | None:
     return classes
 
 
-def cancel_after(args, display: ProgressDisplay):
-    """(on_progress, cancel): --cancel N sends a C-CANCEL-RQ after N responses, each
-    instance received counting as one (a PACS may send no pending response at all)."""
-    if not args.cancel:
-        return display.counters, None
-    seen = [0]
-
-    def on_progress(progress) -> None:
-        seen[0] += 1
-        display.counters(progress)
-
-    return on_progress, lambda: seen[0] >= args.cancel
-
-
 async def run(args) -> int:
     from ..services.storage_scp import StorageSCP
     from ..syntaxes import SCU_PROPOSALS
@@ -121,8 +108,10 @@ async def run(args) -> int:
     failed = False
     last = None
     try:
-        with display:
+        with display, Cancelling(args.cancel) as cancelling:
             for _ in range(args.repeat):
+                if cancelling.interrupted:
+                    break
                 assoc = await Association.connect(
                     args.peer, args.port, rq, timeouts=timeouts, handlers={CStoreRQ: scp}
                 )
@@ -130,7 +119,9 @@ async def run(args) -> int:
                     for name, identifier in requests:
                         if name is not None:
                             log.info("Sending query file: %s", name)
-                        on_progress, cancel = cancel_after(args, display)
+                        if cancelling.interrupted:
+                            break
+                        on_progress, cancel = cancelling.request(display)
                         try:
                             last = await get(
                                 assoc,

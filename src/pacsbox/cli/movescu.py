@@ -22,6 +22,7 @@ from ..services.qr_models import SOP_CLASSES
 from ..services.retrieve_scu import RetrieveError, move
 from .common import DcmtkArgumentParser, run_tool
 from .retrieve_common import (
+    Cancelling,
     ProgressDisplay,
     add_retrieve_options,
     check_output_directory,
@@ -205,20 +206,6 @@ class Receiver:
         await self.server.close()
 
 
-def cancel_after(args, display: ProgressDisplay):
-    """(on_progress, cancel) for one request: --cancel N sends a C-CANCEL-RQ once N pending
-    responses are in (DCMTK's movescu counts the same way)."""
-    if not args.cancel:
-        return display.counters, None
-    seen = [0]
-
-    def on_progress(progress) -> None:
-        seen[0] += 1
-        display.counters(progress)
-
-    return on_progress, lambda: seen[0] >= args.cancel
-
-
 async def run(args) -> int:
     from ..syntaxes import SCU_PROPOSALS
 
@@ -242,17 +229,21 @@ async def run(args) -> int:
     failed = False
     last = None
     expected = 0  # instances the PACS counted as sent, over all requests
-    with display:
+    with display, Cancelling(args.cancel) as cancelling:
         if receiver is not None:
             await receiver.start(args.bind, args.listen_port)
         try:
             for _ in range(args.repeat):
+                if cancelling.interrupted:
+                    break
                 assoc = await Association.connect(args.peer, args.port, rq, timeouts=timeouts)
                 try:
                     for name, identifier in requests:
                         if name is not None:
                             log.info("Sending query file: %s", name)
-                        on_progress, cancel = cancel_after(args, display)
+                        if cancelling.interrupted:
+                            break
+                        on_progress, cancel = cancelling.request(display)
                         try:
                             last = await move(
                                 assoc,

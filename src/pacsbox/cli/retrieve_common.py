@@ -4,7 +4,11 @@ identifier from query files and -k keys, the progress bar and the one-line summa
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -132,6 +136,54 @@ def identifiers(args):
     if not args.files:
         return [(None, _identifier(args, None))]
     return [(name, _identifier(args, name)) for name in args.files]
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
+class Cancelling:
+    """When a request is cancelled: after --cancel N responses (DCMTK's count: the pending
+    responses; C-GET's instances received count as well, since a PACS may send none), or at
+    the first Ctrl-C, which sends a C-CANCEL-RQ and waits for the PACS's final response; a
+    second Ctrl-C stops at once."""
+
+    def __init__(self, after: int | None) -> None:
+        self.after = after
+        self.interrupted = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> Cancelling:
+        self._loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            self._loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            self._loop.remove_signal_handler(signal.SIGINT)  # type: ignore[union-attr]
+
+    def _on_interrupt(self) -> None:
+        if self.interrupted or self._event is None:  # the second Ctrl-C, or no request yet
+            self._loop.remove_signal_handler(signal.SIGINT)  # type: ignore[union-attr]
+            os.kill(os.getpid(), signal.SIGINT)  # Python's own handler: KeyboardInterrupt
+            return
+        self.interrupted = True
+        log.warning("Interrupted: cancelling the retrieve (press Ctrl-C again to stop at once)")
+        self._event.set()
+
+    def request(self, display: ProgressDisplay):
+        """(on_progress, cancel event) for the next request."""
+        self._event = event = asyncio.Event()
+        seen = [0]
+
+        def on_progress(progress) -> None:
+            seen[0] += 1
+            display.counters(progress)
+            if self.after and seen[0] >= self.after:
+                event.set()
+
+        return on_progress, event
 
 
 # -- progress ----------------------------------------------------------------------------------
