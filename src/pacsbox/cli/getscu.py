@@ -134,6 +134,7 @@ async def run(args) -> int:
                             last = exc.result
                             failed = True
                             log.critical("%s", exc)
+                        cancelling.finished()
                         display.finish(last)
                 except BaseException:
                     assoc.abort()

@@ -263,6 +263,7 @@ async def run(args) -> int:
                                 log.critical("The C-MOVE failed with status %s. %s", status, hint)
                             else:
                                 log.critical("%s", f"{exc} {hint}" if hint else exc)
+                        cancelling.finished()
                         display.finish(last)
                         if receiver is not None:
                             expected += (last.completed or 0) + (last.warning or 0)

@@ -172,6 +172,10 @@ class Cancelling:
         log.warning("Interrupted: cancelling the retrieve (press Ctrl-C again to stop at once)")
         self._event.set()
 
+    def finished(self) -> None:
+        """The request has its final response: a Ctrl-C now stops at once."""
+        self._event = None
+
     def request(self, display: ProgressDisplay):
         """(on_progress, cancel event) for the next request."""
         self._event = event = asyncio.Event()
