@@ -648,3 +648,63 @@ def run_query(
 ) -> Iterator[Dataset]:
     """The responses to ``identifier`` (see Query); raises QueryError before the first."""
     return Query(model, identifier, options).run(conn)
+
+
+# -- retrieve: which instances an identifier names ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    path: str
+    area: str | None
+
+
+_UNIQUE_KEYWORDS = {
+    PATIENT: "PatientID",
+    STUDY: "StudyInstanceUID",
+    SERIES: "SeriesInstanceUID",
+    IMAGE: "SOPInstanceUID",
+}
+
+
+def retrieve_instances(
+    conn: Connection, model: Model, identifier: Dataset, area: str | None = None
+) -> tuple[str, list[StoredInstance]]:
+    """The query level and the instances a C-MOVE/C-GET identifier names (PS3.4 C.4.2.2.1:
+    the unique key of the level, a single value or a UID list, and those of the levels above
+    where given); raises QueryError when the identifier cannot name anything."""
+    levels = LEVELS[model]
+    level = (
+        _key_text(identifier[QUERY_RETRIEVE_LEVEL]).upper()
+        if QUERY_RETRIEVE_LEVEL in identifier
+        else ""
+    )
+    if level not in levels:
+        raise QueryError(
+            IDENTIFIER_DOES_NOT_MATCH,
+            f"QueryRetrieveLevel '{level}' is not one of {'/'.join(levels)}: add or fix it",
+        )
+    conditions = []
+    for above in levels[: levels.index(level) + 1]:
+        tag = _UNIQUE[above]
+        text = _key_text(identifier[tag]) if tag in identifier else ""
+        if not text or text == "*":
+            if above == level:
+                raise QueryError(
+                    IDENTIFIER_DOES_NOT_MATCH,
+                    f"a {level} retrieve needs {_UNIQUE_KEYWORDS[level]}; add it",
+                )
+            continue
+        values = [v.strip() for v in text.split("\\") if v.strip()]
+        conditions.append(_COLUMNS[tag].column.in_(values))
+    if area is not None:
+        conditions.append(instances.c.area == area)
+    rows = conn.execute(
+        select(instances.c.sop_class_uid, instances.c.sop_instance_uid,
+               instances.c.transfer_syntax, instances.c.path, instances.c.area)
+        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id)
+    )  # fmt: skip
+    return level, [StoredInstance(*row) for row in rows]

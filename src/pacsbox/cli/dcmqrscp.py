@@ -20,16 +20,17 @@ import sys
 from pathlib import Path
 
 from ..config.dcmqrscp import ConfigError, load
-from ..dimse import CEchoRQ, CFindRQ, CStoreRQ
+from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ
 from ..log import log
 from ..net.association import Timeouts
 from ..net.server import Server, ServerConfig
 from ..services.areas import AreaService, AreaStorageSCP, access_refusal, area_admission
 from ..services.find_scp import FindSCP, with_query
 from ..services.quota import ON_MAX_STUDIES
+from ..services.retrieve_scp import RetrieveSCP
 from ..services.storage_scp import ON_DUPLICATE, storage_policy
 from ..services.verification import VerificationSCP
-from ..syntaxes import ARCHIVE_PREFERENCE
+from ..syntaxes import ARCHIVE_PREFERENCE, storescu_contexts
 from .common import (
     DcmtkArgumentParser,
     add_general_options,
@@ -37,7 +38,7 @@ from .common import (
     run_tool,
     serve_until_stopped,
 )
-from .syntax_options import add_scp_syntax_options, scp_preference
+from .syntax_options import add_scp_syntax_options, add_scu_syntax_options, scp_preference
 
 
 def parser() -> DcmtkArgumentParser:
@@ -96,9 +97,17 @@ def parser() -> DcmtkArgumentParser:
         help="a new study for an area holding its maxStudies: delete the least recently "
         "received study (default, as dcmqrscp) or refuse the new one (0xA700)",
     )
+    p.add_argument("--pending-interval", type=float, default=0.0, metavar="SECONDS",
+                   help="C-MOVE/C-GET: at most one pending response this often "
+                        "(default 0: after every sub-operation, as dcmqrscp)")  # fmt: skip
     g = p.add_argument_group("preferred network transfer syntaxes")
     add_scp_syntax_options(g, accept_all=False)
     g.set_defaults(prefer=None)  # no +x option: the archive's policy (see ARCHIVE_PREFERENCE)
+    g = p.add_argument_group(
+        "proposed transmission transfer syntaxes (C-MOVE/C-GET sub-operations; each file's own "
+        "syntax and the uncompressed ones are always proposed)"
+    )
+    add_scu_syntax_options(g)
     return p
 
 
@@ -111,7 +120,20 @@ def server_config(args, config, index=None) -> ServerConfig:
     )
     handlers = {CEchoRQ: VerificationSCP(), CStoreRQ: store}
     if index is not None:
-        handlers[CFindRQ] = FindSCP(index, _query_options(config))
+        handlers[CFindRQ] = FindSCP(index, _query_options(config, AreaService.QUERY))
+        retrieve = RetrieveSCP(
+            index,
+            ae_title=next(iter(config.areas), "DCMQRSCP"),
+            locate=store.locate,
+            destination_for=_destination(config),
+            unknown_destination_hint="add it to the HostTable of dcmqrscp.cfg",
+            options_for=_query_options(config, AreaService.RETRIEVE),
+            timeouts=Timeouts(acse=args.acse_timeout, dimse=args.dimse_timeout),
+            max_pdu=config.max_pdu or 16384,
+            extra_proposals=tuple(storescu_contexts(args.propose)) if args.propose else (),
+            pending_interval=args.pending_interval,
+        )
+        handlers[CMoveRQ] = handlers[CGetRQ] = retrieve
     return ServerConfig(
         ae_title=next(iter(config.areas), "DCMQRSCP"),
         policy=with_query(
@@ -127,14 +149,22 @@ def server_config(args, config, index=None) -> ServerConfig:
     )
 
 
-def _query_options(config):
+def _destination(config):
+    def destination_for(ae_title: str):
+        host = config.peer(ae_title)
+        return (host.hostname, host.port) if host is not None else None
+
+    return destination_for
+
+
+def _query_options(config, service):
     """The called AE title's storage area: its instances only, its AE title as the
     RetrieveAETitle; a W area refuses (dcmqrscp would answer)."""
     from ..archive.query import QueryOptions
 
     def options_for(assoc):
         area = config.area_for(assoc.rq.called_ae_title) if assoc.rq else None
-        refusal = access_refusal(area, AreaService.QUERY)
+        refusal = access_refusal(area, service)
         if refusal is not None:
             return refusal
         return QueryOptions(retrieve_ae_title=area.ae_title, area=area.ae_title)

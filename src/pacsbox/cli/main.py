@@ -10,11 +10,12 @@ TOOLS = {
     "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
     "storescu": ("storescu", "DICOM storage (C-STORE) SCU"),
     "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
+    "findscu": ("findscu", "DICOM query (C-FIND) SCU"),
     "movescu": ("movescu", "DICOM retrieve (C-MOVE) SCU, with its own storage SCP on +P"),
     "getscu": ("getscu", "DICOM retrieve (C-GET) SCU"),
-    "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (Verification, Storage, Query so far)"),
+    "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (echo, store, find, move, get)"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
-    "serve": ("serve", "run the pacsbox archive (Verification SCP, more as it grows)"),
+    "serve": ("serve", "run the pacsbox archive (echo, store, find, move, get)"),
 }
 
 USAGE = "usage: pacsbox <tool> [options] ...\n\ntools:\n" + "\n".join(

@@ -36,6 +36,7 @@ FLAG_KEYS = {
     "dimse_timeout": ("server.dimse_timeout", "--dimse-timeout"),
     "socket_timeout": ("server.idle_timeout", "--socket-timeout"),
     "require_called_aet": ("server.require_called_ae", "--require-called-aet"),
+    "pending_interval": ("server.pending_interval", "--pending-interval"),
     "data": ("storage.data", "--data"),
     "on_duplicate": ("storage.on_duplicate", "--on-duplicate"),
     "db": ("database.url", "--db"),
@@ -52,6 +53,9 @@ def parser() -> DcmtkArgumentParser:
                    help="print the effective configuration (defaults, file, flags) as TOML "
                         "and exit")  # fmt: skip
     p.add_argument("--port", "+P", type=int, help="TCP port to listen on (default: 11112)")
+    p.add_argument("--pending-interval", type=float, metavar="SECONDS",
+                   help="C-MOVE/C-GET: at most one pending response this often (default 0.5; "
+                        "0: after every sub-operation)")  # fmt: skip
     p.add_argument("--host", help="address to listen on (default: 0.0.0.0, all)")
     p.add_argument("--aet", "-aet", "--aetitle", dest="aet",
                    help="our AE title (default: PACSBOX)")  # fmt: skip
@@ -95,21 +99,43 @@ def effective_config(args) -> ServeConfig:
 
 def server_config(config: ServeConfig, index):
     from ..archive.query import QueryOptions
-    from ..dimse import CEchoRQ, CFindRQ, CStoreRQ
+    from ..dimse import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ
     from ..net.association import Timeouts
     from ..net.server import ServerConfig
     from ..services.find_scp import FindSCP, with_query
+    from ..services.retrieve_scp import RetrieveSCP
     from ..services.storage_scp import StorageSCP, storage_policy
     from ..services.verification import VerificationSCP
 
     server = config.server
     query_options = QueryOptions(retrieve_ae_title=server.ae_title)
+    files = config.storage.data / "files"
+    timeouts = Timeouts(
+        acse=server.acse_timeout, dimse=server.dimse_timeout, idle=server.idle_timeout
+    )
+
+    def destination_for(ae_title: str):
+        peer = config.peers.get(ae_title)
+        return (peer.host, peer.port) if peer is not None else None
+
+    retrieve = RetrieveSCP(
+        index,
+        ae_title=server.ae_title,
+        locate=lambda area, path: files / path,
+        destination_for=destination_for,
+        unknown_destination_hint="add [peers.<AE>] host, port to --config",
+        options_for=lambda assoc: query_options,
+        timeouts=timeouts,
+        pending_interval=server.pending_interval,
+    )
     return ServerConfig(
         ae_title=server.ae_title,
         policy=with_query(storage_policy(config.transfer_syntaxes.uids)),
         handlers={
             CEchoRQ: VerificationSCP(),
             CFindRQ: FindSCP(index, lambda assoc: query_options),
+            CMoveRQ: retrieve,
+            CGetRQ: retrieve,
             CStoreRQ: StorageSCP(
                 config.storage.data / "files",
                 sort_prefix="",
@@ -169,7 +195,7 @@ def banner(config: ServeConfig, server, url: str) -> None:
         exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
     source = f"Configuration: {config.source}\n" if config.source else ""
     print(
-        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query).\n"
+        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query/Retrieve).\n"
         f"{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
         f"Test it with:  {exe} echoscu -aec {aet} localhost {server.port}   "

@@ -4,12 +4,13 @@ the writer behind ``pacsbox serve --print-config``.
 The file has these sections, every key optional (the defaults are serve's zero configuration)::
 
     [server]             ae_title, host, port, max_associations, max_pdu, acse_timeout,
-                         dimse_timeout, idle_timeout, require_called_ae, calling_ae_titles
+                         dimse_timeout, idle_timeout, require_called_ae, calling_ae_titles,
+                         pending_interval
     [storage]            data (received files under data/files, the SQLite index in data/),
                          on_duplicate
     [database]           url (sqlite:///... or postgresql://...; default: SQLite in data/)
     [transfer_syntaxes]  accept: the acceptor's preference order, by name, option or UID
-    [peers.<AE title>]   host, port: the AEs we know (C-MOVE destinations, later)
+    [peers.<AE title>]   host, port: the AEs we know (C-MOVE destinations)
 
 Values are checked as the file is read: an unknown section or key, a value of the wrong type
 or outside its range is an error naming the file, the line, the key and what it expects.
@@ -75,6 +76,7 @@ class ServerSettings:
     idle_timeout: float | None = 60
     require_called_ae: bool = False
     calling_ae_titles: tuple[str, ...] = ()  # accepted calling AE titles; empty: any
+    pending_interval: float = 0.5  # C-MOVE/C-GET: seconds between pending responses (0: each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,12 @@ def _seconds(*, zero_is_never: bool) -> Callable[[Any], float | None]:
     return check
 
 
+def _interval(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _Invalid
+    return value
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Invalid
@@ -325,6 +333,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, _Key]]] = {
         "idle_timeout": _Key(_seconds(zero_is_never=True), "seconds (0: never)"),
         "require_called_ae": _Key(_boolean, "true or false"),
         "calling_ae_titles": _Key(_ae_titles, 'an array of AE titles, e.g. ["CT1", "MR2"] ([]: any)'),
+        "pending_interval": _Key(_interval, "seconds, 0 or more (0: after every sub-operation)"),
     }),
     "storage": (StorageSettings, {
         "data": _Key(_path, 'a folder, e.g. "/var/lib/pacsbox"'),

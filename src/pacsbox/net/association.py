@@ -625,6 +625,14 @@ class Association(asyncio.Protocol):
             raise
         return PendingRequest(self, message_id, queue)
 
+    async def cancel(self, message_id: int, context_id: int) -> None:
+        """C-CANCEL-RQ (PS3.7 9.3.2.3) for our request ``message_id`` on ``context_id``.
+
+        Responses to the request go on arriving: the peer may have sent more before it saw
+        the cancel, and its final response says whether it stopped (0xFE00) or finished."""
+        log.info("Sending Cancel Request (MsgID %d, PresID %d)", message_id, context_id)
+        await self.send(context_id, CCancelRQ(message_id_being_responded_to=message_id))
+
     async def _next_response(self, queue: asyncio.Queue):
         if queue.empty():
             try:

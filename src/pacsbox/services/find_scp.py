@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from io import BytesIO
 
-from ..dicomfile import dataset_encoding
+from ..datasets import decode_dataset, encode_dataset
 from ..dimse import CFindRQ, CFindRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
-from ..syntaxes import DEFLATED
 from ..ul.negotiation import UNCOMPRESSED, AgreedContext
 from .qr_models import FIND_MODELS, Model
 
@@ -36,29 +34,11 @@ FIND_SYNTAXES = UNCOMPRESSED
 _BATCH = 64  # responses made per trip to the worker thread
 
 
-def encode_dataset(ds, transfer_syntax: str) -> bytes:
-    """``ds`` as the bytes of a DIMSE data set in ``transfer_syntax`` (uncompressed)."""
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_dataset
-
-    implicit, little = dataset_encoding(transfer_syntax)
-    fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = implicit, little
-    write_dataset(fp, ds)
-    return fp.getvalue()
-
-
-def decode_dataset(data: bytes | bytearray, transfer_syntax: str):
-    """A DIMSE data set's bytes as a pydicom Dataset (deflated ones inflated first)."""
-    import zlib
-
-    from pydicom.filereader import read_dataset
-
-    if transfer_syntax in DEFLATED:
-        data = zlib.decompress(bytes(data), -zlib.MAX_WBITS)
-    implicit, little = dataset_encoding(transfer_syntax)
-    ds = read_dataset(BytesIO(bytes(data)), implicit, little)
-    for _ in ds.iterall():  # convert now: a malformed value fails here, not mid-query
+def decode_identifier(data: bytes | bytearray, transfer_syntax: str):
+    """A request's identifier as a pydicom Dataset, every element converted now: a malformed
+    value fails here (status 0xC000), not in the middle of a query."""
+    ds = decode_dataset(data, transfer_syntax)
+    for _ in ds.iterall():
         pass
     return ds
 
@@ -90,7 +70,7 @@ class FindSCP(RequestHandler):
             await assoc.respond_failure(context, request, *options)
             return
         try:
-            identifier = decode_dataset(dataset or b"", context.transfer_syntax)
+            identifier = decode_identifier(dataset or b"", context.transfer_syntax)
         except Exception as exc:
             log.error("Cannot decode the C-FIND identifier: %s", exc)
             await assoc.respond_failure(
@@ -159,17 +139,27 @@ class FindSCP(RequestHandler):
             await asyncio.to_thread(conn.close)
 
 
-def with_query(policy):
-    """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND SOP classes, in
-    the uncompressed syntaxes."""
+def with_query(policy, *, retrieve: bool = True):
+    """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND (and C-MOVE and
+    C-GET) SOP classes in the uncompressed syntaxes, and lets a C-GET requestor be the SCP of
+    every storage class its C-STOREs come back on (PS3.4 C.4.3.1, role selection)."""
     import dataclasses
 
+    from ..sopclasses import storage_sop_classes
+    from .qr_models import GET_MODELS, MOVE_MODELS
+
+    added = set(FIND_SOP_CLASSES)
+    if retrieve:
+        added |= {uid for uid, model in {**MOVE_MODELS, **GET_MODELS}.items()}
     classes = policy.abstract_syntaxes
     return dataclasses.replace(
         policy,
-        abstract_syntaxes=None if classes is None else classes | FIND_SOP_CLASSES,
+        abstract_syntaxes=None if classes is None else classes | added,
         transfer_syntaxes_for={
             **policy.transfer_syntaxes_for,
-            **dict.fromkeys(FIND_SOP_CLASSES, FIND_SYNTAXES),
+            **dict.fromkeys(added, FIND_SYNTAXES),
         },
+        requestor_may_be_scp=policy.requestor_may_be_scp | storage_sop_classes()
+        if retrieve
+        else policy.requestor_may_be_scp,
     )

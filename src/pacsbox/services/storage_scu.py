@@ -204,7 +204,9 @@ class _Ready:
         self._file = self._map = self._view = None
 
 
-def _prepare(assoc: Association, info: FileInfo, allow_transcode: bool) -> _Ready | StoreResult:
+def _prepare(
+    assoc: Association, info: FileInfo, allow_transcode: bool, originator: tuple[str, int] | None
+) -> _Ready | StoreResult:
     """Everything for sending ``info`` short of sending it; a StoreResult when it cannot be
     sent (never raises for a per-file problem)."""
     result = StoreResult(info.path, info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax)
@@ -262,6 +264,8 @@ def _prepare(assoc: Association, info: FileInfo, allow_transcode: bool) -> _Read
         affected_sop_class_uid=info.sop_class_uid,
         affected_sop_instance_uid=info.sop_instance_uid,
         has_dataset=True,
+        move_originator_ae_title=originator[0] if originator else None,
+        move_originator_message_id=originator[1] if originator else None,
     )
     ready.encoded = assoc.encode(ready.context.context_id, ready.request, dataset)
     return ready
@@ -308,29 +312,46 @@ async def store_file(
 
 
 async def store_files(
-    assoc: Association, infos: Iterable[FileInfo], *, allow_transcode: bool = True
+    assoc: Association,
+    infos: Iterable[FileInfo],
+    *,
+    allow_transcode: bool = True,
+    move_originator: tuple[str, int] | None = None,
 ) -> AsyncIterator[StoreResult]:
     """Send the files one C-STORE after the other, yielding each one's result.
 
     While the peer stores one file, the next is made ready (opened, mapped or converted, its
     request encoded): the time between a response and the next request is only the send.
-    Close it with ``contextlib.aclosing`` when leaving the loop early.
+    Close it with ``contextlib.aclosing`` when leaving the loop early. ``move_originator``:
+    the C-MOVE's (AE title, message ID) these C-STOREs are sub-operations of (PS3.7 9.3.1.1).
     """
     files = iter(infos)
     upcoming = next(files, None)
-    ready = _prepare(assoc, upcoming, allow_transcode) if upcoming is not None else None
+    ready = (
+        _prepare(assoc, upcoming, allow_transcode, move_originator)
+        if upcoming is not None
+        else None
+    )
     try:
         while ready is not None:
             current, ready = ready, None
             if isinstance(current, StoreResult):
                 following = next(files, None)
-                ready = _prepare(assoc, following, allow_transcode) if following else None
+                ready = (
+                    _prepare(assoc, following, allow_transcode, move_originator)
+                    if following
+                    else None
+                )
                 yield current
                 continue
             try:
                 pending = await _begin(assoc, current)
                 following = next(files, None)
-                ready = _prepare(assoc, following, allow_transcode) if following else None
+                ready = (
+                    _prepare(assoc, following, allow_transcode, move_originator)
+                    if following
+                    else None
+                )
                 response, _ = await pending.final()
             finally:
                 current.close()
