@@ -17,10 +17,11 @@ from ..log import log
 from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
 from ..services.retrieve_scu import RetrieveError, get, get_negotiation
-from .common import DcmtkArgumentParser, run_tool
+from .common import run_tool
 from .retrieve_common import (
     Cancelling,
     ProgressDisplay,
+    RetrieveArgumentParser,
     add_retrieve_options,
     check_output_directory,
     identifiers,
@@ -29,8 +30,8 @@ from .retrieve_common import (
 from .syntax_options import add_scp_syntax_options, add_scu_syntax_options, scp_preference
 
 
-def parser() -> DcmtkArgumentParser:
-    p = DcmtkArgumentParser("getscu", "DICOM retrieve (C-GET) SCU")
+def parser() -> RetrieveArgumentParser:
+    p = RetrieveArgumentParser("getscu", "DICOM retrieve (C-GET) SCU")
     add_retrieve_options(p, aet="GETSCU")
     g = p.add_argument_group("preferred storage transfer syntaxes (incoming associations)")
     add_scp_syntax_options(g, accept_all=False)  # as DCMTK 3.6.7's getscu

@@ -20,10 +20,11 @@ from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
 from ..services.qr_models import SOP_CLASSES
 from ..services.retrieve_scu import RetrieveError, move
-from .common import DcmtkArgumentParser, run_tool
+from .common import run_tool
 from .retrieve_common import (
     Cancelling,
     ProgressDisplay,
+    RetrieveArgumentParser,
     add_retrieve_options,
     check_output_directory,
     identifiers,
@@ -32,8 +33,8 @@ from .retrieve_common import (
 from .syntax_options import add_scp_syntax_options, add_scu_syntax_options, scp_preference
 
 
-def parser() -> DcmtkArgumentParser:
-    p = DcmtkArgumentParser("movescu", "DICOM retrieve (C-MOVE) SCU")
+def parser() -> RetrieveArgumentParser:
+    p = RetrieveArgumentParser("movescu", "DICOM retrieve (C-MOVE) SCU")
     add_retrieve_options(p, aet="MOVESCU")
     g = p.add_argument_group("application entity titles")
     g.add_argument("-aem", "--move", default="MOVESCU", metavar="AETITLE",

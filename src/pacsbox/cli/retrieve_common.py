@@ -12,16 +12,22 @@ import signal
 import sys
 from pathlib import Path
 
-from ..errors import PacsboxError
 from ..log import log
 from ..services.qr_models import Model
-from .common import add_general_options, add_network_options, positive_int
+from .common import DcmtkArgumentParser, add_general_options, add_network_options, positive_int
 
 MODEL_FLAGS = (
     ("-P", "--patient", Model.PATIENT_ROOT, "use patient root information model (default)"),
     ("-S", "--study", Model.STUDY_ROOT, "use study root information model"),
     ("-O", "--psonly", Model.PATIENT_STUDY_ONLY, "use patient/study only information model"),
 )
+
+
+class RetrieveArgumentParser(DcmtkArgumentParser):
+    """Query files may come before or after the options, as DCMTK allows."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        return self.parse_intermixed_args(args, namespace)
 
 
 def add_retrieve_options(parser: argparse.ArgumentParser, *, aet: str) -> None:
@@ -33,7 +39,7 @@ def add_retrieve_options(parser: argparse.ArgumentParser, *, aet: str) -> None:
     add_network_options(parser, aet=aet)
     g = parser.add_argument_group("override matching keys")
     g.add_argument("-k", "--key", action="append", default=[], metavar="KEY",
-                   help='key: gggg,eeee="str" or dict. name="str"; override matching key')  # fmt: skip
+                   help='[k]ey: gggg,eeee="str", path or dict. name="str": override matching key')  # fmt: skip
     g = parser.add_argument_group("query information model")
     models = g.add_mutually_exclusive_group()
     for short, long, model, text in MODEL_FLAGS:
@@ -66,76 +72,12 @@ def check_output_directory(args) -> bool:
 # -- the identifier ----------------------------------------------------------------------------
 
 
-def _identifier(args, query_file: str | None):
-    """The C-MOVE/C-GET identifier: the query file's data set (if any) with the -k keys applied.
+def identifiers(args) -> list[tuple[str | None, object]]:
+    """(query file or None, Dataset) of each request: every query file with the -k keys on
+    top, or the keys alone; DCMTK's full key syntax (pacsbox.query_keys), as findscu."""
+    from .findscu import _identifiers
 
-    A minimal stand-in for pacsbox.query_keys (DCMTK's full -k syntax, being written on
-    another branch): ``keyword[=value]`` and ``(gggg,eeee)[=value]`` / ``gggg,eeee[=value]``;
-    no value or an empty one gives an empty element; backslashes separate values.
-    """
-    from pydicom import dcmread
-    from pydicom.dataset import Dataset
-
-    if query_file is not None:
-        try:
-            ds = dcmread(query_file, force=True)
-        except Exception as exc:
-            raise PacsboxError(
-                f"cannot read the query file {query_file}: {exc}. Pass a DICOM data set "
-                "(e.g. made with dump2dcm), or give the keys with -k instead."
-            ) from None
-        ds.file_meta = None
-        identifier = Dataset()
-        identifier.update(ds)
-    else:
-        identifier = Dataset()
-    for key in args.key:
-        _apply_key(identifier, key)
-    return identifier
-
-
-def _apply_key(ds, key: str) -> None:
-    from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-
-    name, _, value = key.partition("=")
-    name = name.strip()
-    tag = None
-    bare = name.strip("()")
-    if "," in bare:
-        group, _, element = bare.partition(",")
-        try:
-            tag = (int(group, 16) << 16) | int(element, 16)
-        except ValueError:
-            tag = None
-    else:
-        tag = tag_for_keyword(name)
-    if tag is None:
-        raise PacsboxError(
-            f"Bad key {key!r}: not a data dictionary keyword nor a (gggg,eeee) tag; "
-            "e.g. -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=1.2.3 or -k (0020,000d)=1.2.3"
-        )
-    try:
-        vr = dictionary_VR(tag)
-    except KeyError:
-        raise PacsboxError(
-            f"Bad key {key!r}: tag ({tag >> 16:04x},{tag & 0xFFFF:04x}) is not in the data "
-            "dictionary, so its VR is unknown; use a standard attribute"
-        ) from None
-    vr = vr.split(" or ")[0]
-    if vr == "SQ":
-        raise PacsboxError(
-            f"Bad key {key!r}: {keyword_for_tag(tag)} is a sequence; pacsbox movescu/getscu "
-            "take sequences only from a query file"
-        )
-    values = value.split("\\") if value else []
-    ds.add_new(tag, vr, values if len(values) > 1 else (values[0] if values else None))
-
-
-def identifiers(args):
-    """One identifier per query file (DCMTK sends one request per file), or one from -k."""
-    if not args.files:
-        return [(None, _identifier(args, None))]
-    return [(name, _identifier(args, name)) for name in args.files]
+    return [(None if label == "-k" else label, ds) for label, ds in _identifiers(args)]
 
 
 # -- cancel ------------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..dicomfile import dataset_encoding
-from ..dimse import CCancelRQ, CGetRQ, CMoveRQ, CStoreRQ, Priority
+from ..dimse import CGetRQ, CMoveRQ, CStoreRQ, Priority
 from ..dimse.status import StatusCategory, category_of, describe
 from ..errors import PacsboxError
 from ..log import log
@@ -413,47 +412,19 @@ def encode_identifier(identifier: Dataset | bytes, transfer_syntax: str) -> byte
     """The identifier's bytes in the context's transfer syntax (given bytes are sent as-is)."""
     if isinstance(identifier, bytes | bytearray):
         return bytes(identifier)
-    import zlib
+    from ..datasets import encode_dataset
 
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_dataset
-
-    from ..syntaxes import DEFLATED
-
-    implicit, little = dataset_encoding(transfer_syntax)
-    buffer = DicomBytesIO()
-    buffer.is_implicit_VR = implicit
-    buffer.is_little_endian = little
-    write_dataset(buffer, identifier)
-    raw = buffer.getvalue()
-    if transfer_syntax in DEFLATED:  # PS3.5 A.5
-        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-        raw = compressor.compress(raw) + compressor.flush()
-    return raw
-
-
-def decode_identifier(raw: bytes | bytearray, transfer_syntax: str) -> Dataset:
-    """The identifier in ``raw`` (deflated ones inflated); raises if it does not parse."""
-    import zlib
-
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filereader import read_dataset
-
-    from ..syntaxes import DEFLATED
-
-    data = bytes(raw)
-    if transfer_syntax in DEFLATED:
-        data = zlib.decompress(data, -zlib.MAX_WBITS)
-    implicit, little = dataset_encoding(transfer_syntax)
-    return read_dataset(DicomBytesIO(data), implicit, little)
+    return encode_dataset(identifier, transfer_syntax)
 
 
 def _failed_instances(data, transfer_syntax: str) -> tuple[str, ...]:
     """Failed SOP Instance UID List (0008,0058) of a final response's identifier, if any."""
     if not isinstance(data, bytes | bytearray) or not data:
         return ()
+    from ..datasets import decode_dataset
+
     try:
-        element = decode_identifier(data, transfer_syntax).get(FAILED_SOP_INSTANCE_UID_LIST)
+        element = decode_dataset(data, transfer_syntax).get(FAILED_SOP_INSTANCE_UID_LIST)
     except Exception as exc:  # a malformed identifier must not hide the status
         log.warning("Cannot read the identifier of the final response: %s", exc)
         return ()
@@ -479,32 +450,6 @@ class _StoreCounter(RequestHandler):
 
     def close(self) -> None:
         self.inner.close()
-
-
-def _dump_identifier(raw: bytes, transfer_syntax: str) -> str:
-    """The identifier as DCMTK's -v prints a request (one line per element)."""
-    try:
-        ds = decode_identifier(raw, transfer_syntax)
-    except Exception:
-        return ""
-    from ..uids import transfer_syntax_description
-
-    lines = [
-        "",
-        "# Dicom-Data-Set",
-        f"# Used TransferSyntax: {transfer_syntax_description(transfer_syntax)}",
-    ]
-    for elem in ds:
-        value = elem.value
-        multi = not isinstance(value, str | bytes) and hasattr(value, "__iter__")
-        text = "\\".join(map(str, value)) if multi else str(value if value is not None else "")
-        shown = f"[{text}]" if text else "(no value available)"
-        length = len(text) + len(text) % 2
-        lines.append(
-            f"({elem.tag.group:04x},{elem.tag.element:04x}) {elem.VR} {shown:<40} "
-            f"# {length:>3}, {elem.VM} {elem.keyword}"
-        )
-    return "\n".join([*lines, ""])
 
 
 async def move(
@@ -585,9 +530,10 @@ async def _retrieve(
         request = CGetRQ(message_id=message_id, affected_sop_class_uid=sop_class, priority=priority)
         log.info("Sending C-GET Request (MsgID %d)", message_id)
     if log.isEnabledFor(logging.INFO):
-        dump = _dump_identifier(raw, syntax)
-        if dump:
-            log.info("Request Identifiers:\n%s", dump)
+        from ..dataset_dump import dump_lines
+
+        lines = ["Request Identifiers:", "", *dump_lines(raw, syntax, request=True), ""]
+        log.info("\n".join(lines))
     rq = assoc.rq
     ctx = _Context(
         called_ae=rq.called_ae_title if rq else "?",
@@ -603,11 +549,8 @@ async def _retrieve(
         if cancelled or assoc.closed.done():
             return
         cancelled = True
-        log.info("Sending Cancel Request (MsgID %d, PresID %d)", message_id, context.context_id)
-        with contextlib.suppress(PacsboxError):
-            await assoc.send(
-                context.context_id, CCancelRQ(message_id_being_responded_to=message_id)
-            )
+        with contextlib.suppress(PacsboxError):  # the association ended: nothing to cancel
+            await assoc.cancel(message_id, context.context_id)
 
     def report(progress: RetrieveProgress) -> bool:
         """Tell the caller; True when its cancel callable now asks to cancel."""
