@@ -524,3 +524,21 @@ async def test_ctrl_c_cancels_the_move():
     assert "Sending Cancel Request (MsgID 1, PresID 1)" in log
     assert "Received Final Move Response (Cancel" in log
     assert "Releasing Association" in log
+
+
+def test_port_in_use_says_what_to_do(tmp_path):
+    """movescu --port on a port another server holds: one line, before anything is sent."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cp = run_pacsbox(
+            "movescu", "-S", "-aem", "ME", "--port", port, "--bind", "127.0.0.1",
+            "127.0.0.1", peers.free_port(), "-k", "QueryRetrieveLevel=STUDY",
+        )  # fmt: skip
+    assert cp.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in cp.stderr
+    assert "leave out --port" in cp.stderr
+    assert "Could not connect" not in cp.stderr  # it stopped before trying the PACS
