@@ -11,6 +11,8 @@ TOOLS = {
     "storescu": ("storescu", "DICOM storage (C-STORE) SCU"),
     "storescp": ("storescp", "DICOM storage (C-STORE) SCP"),
     "findscu": ("findscu", "DICOM query (C-FIND) SCU"),
+    "movescu": ("movescu", "DICOM retrieve (C-MOVE) SCU, with its own storage SCP on +P"),
+    "getscu": ("getscu", "DICOM retrieve (C-GET) SCU"),
     "dcmqrscp": ("dcmqrscp", "archive with DCMTK's dcmqrscp.cfg (echo, store, find, move, get)"),
     "stgcmtscu": ("stgcmtscu", "DICOM storage commitment (N-ACTION) SCU"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
