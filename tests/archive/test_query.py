@@ -90,6 +90,16 @@ def test_wildcards_and_literal_percent_and_underscore(index):
     assert uids(find(index, "STUDY", StudyDescription="ct*")) == set()  # case-sensitive LO
 
 
+def test_wildcards_only_in_the_vrs_that_have_them(index):
+    # PS3.4 C.2.2.2.4: "*" and "?" are wild cards for AE, CS, LO, LT, PN, SH, ST, UC, UR and
+    # UT; in a date or a time they are no wild card, and "2020*" is no date
+    assert uids(find(index, "STUDY", StudyDate="2020*")) == set()
+    assert uids(find(index, "STUDY", StudyDate="20?00115")) == set()
+    assert uids(find(index, "STUDY", StudyTime="09*")) == set()
+    assert uids(find(index, "STUDY", AccessionNumber="ACC*")) == {STUDY_A, STUDY_C}
+    assert not value_matches(["20200115"], _Key(0x00080020, "DA", "STUDY", "2020*"), True)
+
+
 def test_person_names_match_case_insensitively(index):
     assert uids(find(index, "STUDY", PatientName="DOE*")) == {STUDY_A, STUDY_C}
     assert uids(find(index, "STUDY", PatientName="doe^john")) == {STUDY_A}

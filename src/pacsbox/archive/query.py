@@ -223,6 +223,13 @@ def parse_identifier(
 # -- matching ------------------------------------------------------------------------------
 
 _WILDCARD = re.compile(r"[*?]")
+# PS3.4 C.2.2.2.4: "*" and "?" are wild cards in values of these VRs only (UN too: a private
+# key of implicit VR arrives as UN, and its stored value is text); "2018*" is no date.
+_WILDCARD_VRS = frozenset(("AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"))
+
+
+def _is_wildcard(text: str, vr: str) -> bool:
+    return vr in _WILDCARD_VRS and _WILDCARD.search(text) is not None
 
 
 def _normal_time(text: str, upper: bool) -> str:
@@ -274,7 +281,7 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
     """One stored value against one key value (PS3.4 C.2.2.2.1 to C.2.2.2.5)."""
     if _is_range(key, vr):
         return _in_range(value, key, vr)
-    if vr != "UI" and _WILDCARD.search(key):
+    if _is_wildcard(key, vr):
         return _pattern(key, fold).fullmatch(value) is not None
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         try:
@@ -397,7 +404,7 @@ def _lower_condition(key: _Key, options: QueryOptions, dialect: str):
         if high:
             parts.append(column.column <= _normal_date(high))
         return and_(*parts)
-    if _WILDCARD.search(text):
+    if _is_wildcard(text, key.vr):
         return _like(target, value, dialect)
     return target == value
 
@@ -499,7 +506,7 @@ class Query:
                         conditions.append(column.column >= _normal_date(low))
                     if high:
                         conditions.append(column.column <= _normal_date(high))
-            elif _WILDCARD.search(text):
+            elif _is_wildcard(text, key.vr):
                 conditions.append(_like(target, value, dialect))
             elif key.vr not in ("TM", "DT", "PN"):
                 conditions.append(column.column == text)
