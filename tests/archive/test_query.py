@@ -117,6 +117,15 @@ def test_date_and_time_ranges(index):
     assert uids(find(index, "STUDY", StudyTime="2359-")) == {STUDY_B}
 
 
+def test_a_single_time_matches_the_same_time_however_spelled(index):
+    # PS3.4 C.2.2.2.1: values that match the key's value; 0930 and 093000.000 are 09:30:00
+    assert uids(find(index, "STUDY", StudyTime="093000")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="093000.000")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="0930")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="120000")) == {STUDY_C}  # stored as 1200
+    assert uids(find(index, "STUDY", StudyTime="093001")) == set()
+
+
 def test_combined_date_time_when_negotiated(index):
     keys = dict(StudyDate="20200101-20211231", StudyTime="0900-0800")
     assert uids(find(index, "STUDY", **keys)) == set()  # no time is after 9:00 and before 8:00

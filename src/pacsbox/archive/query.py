@@ -283,6 +283,8 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
         return _in_range(value, key, vr)
     if _is_wildcard(key, vr):
         return _pattern(key, fold).fullmatch(value) is not None
+    if vr == "TM":  # the time, not its spelling (PS3.4 C.2.2.2.1): 1415 is 141500, .25 .250
+        return _normal_time(value, False) == _normal_time(key, False)
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         try:
             return float(value) == float(key)
