@@ -108,6 +108,19 @@ def test_person_names_match_case_insensitively(index):
     assert uids(find(index, "STUDY", options=strict, PatientName="Doe*")) == {STUDY_A}
 
 
+def test_trailing_name_delimiters_do_not_count(index):
+    # PS3.5 6.2: trailing null components and their delimiters may be omitted
+    roe = new_uid()
+    index.add(
+        ct_header(roe, new_uid(), new_uid(), PatientID="R4", PatientName="Roe^Richard^^^"),
+        path="roe.dcm", size=100, transfer_syntax=EXPLICIT_LE,
+    )  # fmt: skip
+    for name in ("ROE^RICHARD", "Roe^Richard^^^", "roe^richard^", "Roe^Richard^^^^="):
+        assert uids(find(index, "STUDY", PatientName=name)) == {roe}, name
+    assert uids(find(index, "STUDY", PatientName="DOE^JOHN^^")) == {STUDY_A}
+    assert find(index, "STUDY", PatientName="ROE^RICH") == []
+
+
 def test_date_and_time_ranges(index):
     assert uids(find(index, "STUDY", StudyDate="20200101-20211231")) == {STUDY_A, STUDY_B}
     assert uids(find(index, "STUDY", StudyDate="-20191231")) == {STUDY_C}

@@ -512,8 +512,8 @@ class Query:
                 conditions.append(_like(target, value, dialect))
             elif key.vr not in ("TM", "DT", "PN"):
                 conditions.append(column.column == text)
-            elif key.vr == "PN":
-                conditions.append(target == value)
+            elif key.vr == "PN":  # trailing "^" / "=" do not count (_text_matches): a prefix
+                conditions.append(_like(target, value.rstrip("^= ") + "*", dialect))
         if self.options.area is not None:
             conditions.append(_in_area(self.level, self.options.area))
         return conditions
