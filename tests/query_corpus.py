@@ -1,9 +1,10 @@
-"""A deterministic query corpus: 11 patients, 28 studies across ten years, 67 series (CT,
-MR, US, SR, CR) and 204 instances, for differential C-FIND tests against other archives.
+"""A deterministic query corpus: 12 patients, 31 studies across ten years, 74 series (CT,
+MR, US, SR, CR) and 225 instances, for differential C-FIND tests against other archives.
 
 What it holds, on purpose:
 
-- family names shared by several patients (DOE, MÜLLER, SMITH) and a prefix trap (DOEBLER);
+- family names shared by several patients (DOE, MÜLLER, SMITH) and a prefix trap (DOEBLER),
+  one name written with its empty trailing components (``ROE^RICHARD^^^``);
 - accents in ISO_IR 100 (Latin-1) and in ISO_IR 192 (UTF-8), ideographic and phonetic
   component groups (``Yamada^Tarou=山田^太郎=やまだ^たろう``) in ISO_IR 192, one name in
   mixed case, one patient without Specific Character Set (plain ASCII);
@@ -49,6 +50,7 @@ PATIENTS = (
     Patient("P09", "Smith^Anna", "19991231", "F", "ISO_IR 100"),
     Patient("P10", "SMITH^JOHN", "20010101", "M", None),
     Patient("P11", "ØRSTED^SØREN", "19770808", "M", "ISO_IR 192"),
+    Patient("P12", "ROE^RICHARD^^^", "19590909", "M", None),  # trailing empty components
 )
 
 

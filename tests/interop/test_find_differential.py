@@ -1,4 +1,4 @@
-"""Differential C-FIND: the same corpus (tests/query_corpus.py, 204 instances) in DCMTK's
+"""Differential C-FIND: the same corpus (tests/query_corpus.py, 225 instances) in DCMTK's
 dcmqrscp and in `pacsbox dcmqrscp`, the same queries through `pacsbox findscu -X` against
 both (one query file per query, all queries of a model on one association, each response
 written to a file), the answers compared.
@@ -90,6 +90,12 @@ QUERIES = (
     q("name-family-component", "patient", "PATIENT", "PatientName=DOE^*", "PatientID"),
     q("name-?-twice", "patient", "PATIENT", "PatientName=DOE^J?N?", "PatientID"),
     q("name-*-in-the-middle", "patient", "PATIENT", "PatientName=*^J*", "PatientID"),
+    q("name-trailing-delimiters-in-the-key", "patient", "PATIENT", "PatientName=DOE^JOHN^^",
+      "PatientID"),
+    q("name-trailing-delimiters-stored", "patient", "PATIENT", "PatientName=ROE^RICHARD",
+      "PatientID"),
+    q("name-trailing-delimiters-as-stored", "patient", "PATIENT",
+      "PatientName=ROE^RICHARD^^^", "PatientID"),
     q("name-lower-case", "patient", "PATIENT", "PatientName=doe^john", "PatientID"),
     q("name-lower-case-wildcard", "patient", "PATIENT", "PatientName=smith*", "PatientID"),
     q("name-mixed-case-as-stored", "patient", "PATIENT", "PatientName=Smith^Anna", "PatientID"),
@@ -246,6 +252,12 @@ ONE_CHARACTER = (
     'length value) and "?" shall match any single character.\' A character, not a byte of its '
     "UTF-8 encoding: Í is two bytes, 東 three."
 )
+TRAILING_DELIMITERS = (
+    "PS3.5 6.2, PN (quoted): 'Delimiters are required for interior null components. Trailing "
+    "null components and their delimiters may be omitted.' DOE^JOHN^^ and DOE^JOHN are one "
+    "name written two ways; PS3.4 C.2.2.2.1 (paraphrased) lets PN matching be insensitive to "
+    "such encoding variants, and pacsbox ignores trailing '^' and '=' in both."
+)
 OPTIONAL_KEYS = (
     "PS3.4 C.2.2.1.3 and tables C.6-1 to C.6-5 (paraphrased): this attribute is an Optional "
     "Key; an SCP may support it for matching and return or not, and an SCP that does not "
@@ -255,6 +267,16 @@ OPTIONAL_KEYS = (
 )
 
 EXPECTED_DIFFERENCES: dict[str, Expected] = {
+    "name-trailing-delimiters-in-the-key": expected(
+        ("only pacsbox", "1"),
+        dcmqrscp="compares the strings: DOE^JOHN^^ does not find DOE^JOHN",
+        standard=TRAILING_DELIMITERS,
+    ),
+    "name-trailing-delimiters-stored": expected(
+        ("only pacsbox", "1"),
+        dcmqrscp="compares the strings: ROE^RICHARD does not find ROE^RICHARD^^^",
+        standard=TRAILING_DELIMITERS,
+    ),
     "name-lower-case": expected(
         ("only pacsbox", "1"),
         dcmqrscp="compares person names case-sensitively: doe^john finds nobody",
@@ -296,28 +318,28 @@ EXPECTED_DIFFERENCES: dict[str, Expected] = {
         standard=OPTIONAL_KEYS,
     ),
     "accession-empty-value": expected(
-        ("only pacsbox", "9"),
+        ("only pacsbox", "10"),
         dcmqrscp='takes "" as the literal value of two quotation marks and finds nothing',
         standard="PS3.4 C.2.2.2.7 Empty Value Matching (paraphrased): a key value of two "
         "QUOTATION MARK characters matches the entities whose attribute is absent or has a zero "
         "length value.",
     ),
     "referring-empty-value": expected(
-        ("only pacsbox", "11"),
+        ("only pacsbox", "12"),
         dcmqrscp='takes "" as the literal value of two quotation marks and finds nothing',
         standard="PS3.4 C.2.2.2.7 Empty Value Matching (paraphrased): a key value of two "
         "QUOTATION MARK characters matches the entities whose attribute is absent or has a zero "
         "length value.",
     ),
     "modalities-in-study": expected(
-        ("only dcmqrscp", "17"),
+        ("only dcmqrscp", "19"),
         ("dcmqrscp omits", "ModalitiesInStudy"),
         dcmqrscp="does not know ModalitiesInStudy: ignores the key, so every study matches, "
         "and leaves it out of the responses",
         standard=OPTIONAL_KEYS,
     ),
     "modalities-in-study-list": expected(
-        ("only dcmqrscp", "11"),
+        ("only dcmqrscp", "12"),
         ("dcmqrscp omits", "ModalitiesInStudy"),
         dcmqrscp="does not know ModalitiesInStudy: ignores the key, so every study matches, "
         "and leaves it out of the responses",
@@ -350,13 +372,13 @@ EXPECTED_DIFFERENCES: dict[str, Expected] = {
     ),
     "series-without-the-study-uid": expected(
         ("status", "0xC000", "Success"),
-        ("only pacsbox", "12"),
+        ("only pacsbox", "13"),
         dcmqrscp="refuses a Study Root SERIES query without StudyInstanceUID (0xC000)",
         standard="Not a matching rule. PS3.4 C.4.1.2.1 / C.4.1.3.1.1 (paraphrased): a baseline "
         "hierarchical query gives the unique key of each level above the query level, and the "
         "SCP matches it at that level; an identifier without one is outside the baseline, so "
         "the standard leaves the answer open. dcmqrscp refuses; pacsbox takes the missing "
-        "unique key as universal and answers the 12 SR series.",
+        "unique key as universal and answers every SR series.",
     ),
     "image-sop-class": expected(
         ("dcmqrscp omits", "SOPClassUID"),
