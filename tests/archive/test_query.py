@@ -139,6 +139,12 @@ def test_a_single_time_matches_the_same_time_however_spelled(index):
     assert uids(find(index, "STUDY", StudyTime="093001")) == set()
 
 
+def test_a_single_date_in_the_acr_nema_form(index):
+    # PS3.5 6.2 DA: yyyy.mm.dd is to be understood too; ranges took it already
+    assert uids(find(index, "STUDY", StudyDate="2020.01.15")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyDate="2020.01.01-2020.12.31")) == {STUDY_A}
+
+
 def test_combined_date_time_when_negotiated(index):
     keys = dict(StudyDate="20200101-20211231", StudyTime="0900-0800")
     assert uids(find(index, "STUDY", **keys)) == set()  # no time is after 9:00 and before 8:00

@@ -285,6 +285,8 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
         return _pattern(key, fold).fullmatch(value) is not None
     if vr == "TM":  # the time, not its spelling (PS3.4 C.2.2.2.1): 1415 is 141500, .25 .250
         return _normal_time(value, False) == _normal_time(key, False)
+    if vr == "DA":  # 2018.02.08 is 20180208 (PS3.5 6.2 DA, kept for ACR-NEMA), as in ranges
+        return _normal_date(value) == _normal_date(key)
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         try:
             return float(value) == float(key)
@@ -510,6 +512,8 @@ class Query:
                         conditions.append(column.column <= _normal_date(high))
             elif _is_wildcard(text, key.vr):
                 conditions.append(_like(target, value, dialect))
+            elif key.vr == "DA":
+                conditions.append(column.column == _normal_date(text))
             elif key.vr not in ("TM", "DT", "PN"):
                 conditions.append(column.column == text)
             elif key.vr == "PN":  # trailing "^" / "=" do not count (_text_matches): a prefix
