@@ -133,6 +133,8 @@ QUERIES = (
     q("study-universal", "study", "STUDY", *STUDY_KEYS, "PatientName", "PatientID",
       "StudyDescription", "ReferringPhysicianName", "PatientBirthDate", "PatientSex"),
     q("study-date-single-day", "study", "STUDY", "StudyDate=20180208", "StudyInstanceUID"),
+    q("study-date-single-day-acr-nema-form", "study", "STUDY", "StudyDate=2018.02.08",
+      "StudyInstanceUID"),
     q("study-date-closed-range", "study", "STUDY", "StudyDate=20180101-20201231",
       "StudyInstanceUID", "StudyDate"),
     q("study-date-open-start", "study", "STUDY", "StudyDate=20230101-", "StudyInstanceUID"),
