@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 
 from pacsbox.query_keys import build_identifier, dataset_to_dict, parse_key
 from tests import peers
-from tests.pacsbox_cli import PACSBOX, run_pacsbox
+from tests.pacsbox_cli import PACSBOX, pacsbox_server, run_pacsbox
 from tests.query_corpus import (
     INSTANCES,
     PATIENTS,
@@ -41,6 +41,7 @@ from tests.query_corpus import (
 pytestmark = pytest.mark.interop
 
 CALL = ("-aec", "ACME_STORE", "-aet", "ACME1")
+SERVE_CALL = ("-aec", "PACSBOX", "-aet", "ACME1")
 UNIQUE = {
     "PATIENT": "PatientID",
     "STUDY": "StudyInstanceUID",
@@ -447,17 +448,17 @@ EXPECTED_DIFFERENCES: dict[str, Expected] = {
 
 
 @contextlib.contextmanager
-def _filled(server: peers.PeerProcess, files: list[Path]):
+def _filled(server: peers.PeerProcess, files: list[Path], call=CALL):
     with server:
-        cp = peers.run_dcmtk("storescu", *CALL, "localhost", server.port, *files)
+        cp = peers.run_dcmtk("storescu", *call, "localhost", server.port, *files)
         assert cp.returncode == 0, f"filling {server.name} failed:\n{cp.stderr}"
         yield server
 
 
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
-    """(DCMTK dcmqrscp, pacsbox dcmqrscp): the tutorial's config, the corpus stored into each
-    with DCMTK's storescu."""
+    """DCMTK dcmqrscp and pacsbox dcmqrscp (the tutorial's config) and `pacsbox serve`, the
+    corpus stored into each with DCMTK's storescu: {name: (server, calling and called AE)}."""
     tmp = tmp_path_factory.mktemp("differential")
     files = write_corpus(tmp / "files")
     dcmtk_port, pacsbox_port = peers.free_port(), peers.free_port()
@@ -470,8 +471,10 @@ def archives(tmp_path_factory):
         pacsbox_port,
         name="pacsbox-dcmqrscp",
     )
-    with _filled(dcmtk, files), _filled(pacsbox, files):
-        yield dcmtk, pacsbox
+    serve_port = peers.free_port()
+    serve = pacsbox_server(serve_port, data=tmp / "serve-data")
+    with _filled(dcmtk, files), _filled(pacsbox, files), _filled(serve, files, SERVE_CALL):
+        yield {"dcmqrscp": (dcmtk, CALL), "pacsbox": (pacsbox, CALL), "serve": (serve, SERVE_CALL)}
 
 
 @dataclass(frozen=True)
@@ -480,7 +483,9 @@ class Answer:
     matches: dict[str, dict[str, object]]  # unique key -> the response's values
 
 
-def _ask(port: int, model: str, queries: list[Query], directory: Path) -> dict[str, Answer]:
+def _ask(
+    port: int, call: tuple[str, ...], model: str, queries: list[Query], directory: Path
+) -> dict[str, Answer]:
     """``queries`` (all of one model) through `pacsbox findscu -v -X`, one query file each,
     on one association: each C-FIND's responses are the rsp files written after its
     "Sending Find Request (MsgID n)". findscu stops at a failure status: the queries after the
@@ -496,7 +501,7 @@ def _ask(port: int, model: str, queries: list[Query], directory: Path) -> dict[s
             query.identifier().save_as(path, implicit_vr=False, little_endian=True)
             files.append(path)
         cp = run_pacsbox(
-            "findscu", "-v", "-X", "-od", run / "rsp", model, *CALL, "localhost", port, *files
+            "findscu", "-v", "-X", "-od", run / "rsp", model, *call, "localhost", port, *files
         )
         responses: list[list[Path]] = []
         for line in cp.stderr.splitlines():
@@ -552,23 +557,22 @@ def _normal(value: object) -> object:
 
 @pytest.fixture(scope="module")
 def answers(archives, tmp_path_factory):
-    """Every query against both archives: {query id: (dcmqrscp's answer, pacsbox's)}."""
-    dcmtk, pacsbox = archives
+    """Every query against every archive: {archive name: {query id: Answer}}."""
     tmp = tmp_path_factory.mktemp("answers")
-    jobs = [
-        (server, model, [query for query in QUERIES if query.model == model])
-        for server in (dcmtk, pacsbox)
-        for model in ("-P", "-S")
-    ]
+    jobs = [(name, model) for name in archives for model in ("-P", "-S")]
+
+    def ask(job: tuple[str, str]) -> dict[str, Answer]:
+        name, model = job
+        server, call = archives[name]
+        queries = [query for query in QUERIES if query.model == model]
+        return _ask(server.port, call, model, queries, tmp / f"{name}{model}")
+
     with ThreadPoolExecutor(len(jobs)) as pool:
-        results = list(
-            pool.map(
-                lambda job: _ask(job[0].port, job[1], job[2], tmp / f"{job[0].name}{job[1]}"),
-                jobs,
-            )
-        )
-    theirs, ours = {**results[0], **results[1]}, {**results[2], **results[3]}
-    return {query.id: (theirs[query.id], ours[query.id]) for query in QUERIES}
+        results = list(pool.map(ask, jobs))
+    out: dict[str, dict[str, Answer]] = {name: {} for name in archives}
+    for (name, _), result in zip(jobs, results, strict=True):
+        out[name].update(result)
+    return out
 
 
 # -- the tests --------------------------------------------------------------------------------
@@ -586,7 +590,7 @@ def test_the_corpus_and_the_queries_are_what_the_issue_asks():
 
 @pytest.mark.parametrize("query", QUERIES, ids=[query.id for query in QUERIES])
 def test_same_answers_except_the_listed_differences(answers, query):
-    theirs, ours = answers[query.id]
+    theirs, ours = answers["dcmqrscp"][query.id], answers["pacsbox"][query.id]
     assert ours.status == query.status, f"pacsbox answered {query.id} with {ours.status}"
     assert bool(ours.matches) == (query.matches and query.status == "Success"), ours.matches
     observed = _differences(query, theirs, ours)
@@ -595,3 +599,20 @@ def test_same_answers_except_the_listed_differences(answers, query):
         f"{query.id}: dcmqrscp {sorted(theirs.matches)} ({theirs.status}), "
         f"pacsbox {sorted(ours.matches)}; differences {sorted(observed)}"
     )
+
+
+def test_pacsbox_serve_answers_as_pacsbox_dcmqrscp(answers):
+    """One archive, two front doors: the same answers, values included (but the AE title)."""
+
+    def comparable(answer: Answer) -> tuple[str, dict]:
+        return answer.status, {
+            unique: {k: v for k, v in row.items() if k != "RetrieveAETitle"}
+            for unique, row in answer.matches.items()
+        }
+
+    different = [
+        query.id
+        for query in QUERIES
+        if comparable(answers["serve"][query.id]) != comparable(answers["pacsbox"][query.id])
+    ]
+    assert different == []
