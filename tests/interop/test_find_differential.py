@@ -287,7 +287,7 @@ TRAILING_DELIMITERS = (
     "such encoding variants, and pacsbox ignores trailing '^' and '=' in both."
 )
 BELOW_THE_LEVEL = (
-    "PS3.4 C.4.1.2.1 / C.6.1.1.1 (paraphrased): in a hierarchical query (no relational "
+    "PS3.4 C.4.1.2.1 and C.4.1.3.1.1 (paraphrased): in a hierarchical query (no relational "
     "extended negotiation) the Identifier holds keys of the Query/Retrieve Level and of the "
     "levels above it only; a key of a lower level does not belong to the SOP Class's "
     "identifier, and 0xA900 is 'Identifier does not match SOP Class' (C.4.1.1.4). pacsbox "
