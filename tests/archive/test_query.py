@@ -90,12 +90,35 @@ def test_wildcards_and_literal_percent_and_underscore(index):
     assert uids(find(index, "STUDY", StudyDescription="ct*")) == set()  # case-sensitive LO
 
 
+def test_wildcards_only_in_the_vrs_that_have_them(index):
+    # PS3.4 C.2.2.2.4: "*" and "?" are wild cards for AE, CS, LO, LT, PN, SH, ST, UC, UR and
+    # UT; in a date or a time they are no wild card, and "2020*" is no date
+    assert uids(find(index, "STUDY", StudyDate="2020*")) == set()
+    assert uids(find(index, "STUDY", StudyDate="20?00115")) == set()
+    assert uids(find(index, "STUDY", StudyTime="09*")) == set()
+    assert uids(find(index, "STUDY", AccessionNumber="ACC*")) == {STUDY_A, STUDY_C}
+    assert not value_matches(["20200115"], _Key(0x00080020, "DA", "STUDY", "2020*"), True)
+
+
 def test_person_names_match_case_insensitively(index):
     assert uids(find(index, "STUDY", PatientName="DOE*")) == {STUDY_A, STUDY_C}
     assert uids(find(index, "STUDY", PatientName="doe^john")) == {STUDY_A}
     assert uids(find(index, "STUDY", PatientName="MÜLLER*")) == {STUDY_B}
     strict = QueryOptions("PACSBOX", case_insensitive_pn=False)
     assert uids(find(index, "STUDY", options=strict, PatientName="Doe*")) == {STUDY_A}
+
+
+def test_trailing_name_delimiters_do_not_count(index):
+    # PS3.5 6.2: trailing null components and their delimiters may be omitted
+    roe = new_uid()
+    index.add(
+        ct_header(roe, new_uid(), new_uid(), PatientID="R4", PatientName="Roe^Richard^^^"),
+        path="roe.dcm", size=100, transfer_syntax=EXPLICIT_LE,
+    )  # fmt: skip
+    for name in ("ROE^RICHARD", "Roe^Richard^^^", "roe^richard^", "Roe^Richard^^^^="):
+        assert uids(find(index, "STUDY", PatientName=name)) == {roe}, name
+    assert uids(find(index, "STUDY", PatientName="DOE^JOHN^^")) == {STUDY_A}
+    assert find(index, "STUDY", PatientName="ROE^RICH") == []
 
 
 def test_date_and_time_ranges(index):
@@ -105,6 +128,21 @@ def test_date_and_time_ranges(index):
     assert uids(find(index, "STUDY", StudyTime="0900-1200")) == {STUDY_A, STUDY_C}
     assert uids(find(index, "STUDY", StudyTime="-1159")) == {STUDY_A}
     assert uids(find(index, "STUDY", StudyTime="2359-")) == {STUDY_B}
+
+
+def test_a_single_time_matches_the_same_time_however_spelled(index):
+    # PS3.4 C.2.2.2.1: values that match the key's value; 0930 and 093000.000 are 09:30:00
+    assert uids(find(index, "STUDY", StudyTime="093000")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="093000.000")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="0930")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyTime="120000")) == {STUDY_C}  # stored as 1200
+    assert uids(find(index, "STUDY", StudyTime="093001")) == set()
+
+
+def test_a_single_date_in_the_acr_nema_form(index):
+    # PS3.5 6.2 DA: yyyy.mm.dd is to be understood too; ranges took it already
+    assert uids(find(index, "STUDY", StudyDate="2020.01.15")) == {STUDY_A}
+    assert uids(find(index, "STUDY", StudyDate="2020.01.01-2020.12.31")) == {STUDY_A}
 
 
 def test_combined_date_time_when_negotiated(index):

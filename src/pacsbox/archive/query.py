@@ -223,6 +223,13 @@ def parse_identifier(
 # -- matching ------------------------------------------------------------------------------
 
 _WILDCARD = re.compile(r"[*?]")
+# PS3.4 C.2.2.2.4: "*" and "?" are wild cards in values of these VRs only (UN too: a private
+# key of implicit VR arrives as UN, and its stored value is text); "2018*" is no date.
+_WILDCARD_VRS = frozenset(("AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT", "UN"))
+
+
+def _is_wildcard(text: str, vr: str) -> bool:
+    return vr in _WILDCARD_VRS and _WILDCARD.search(text) is not None
 
 
 def _normal_time(text: str, upper: bool) -> str:
@@ -274,8 +281,12 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
     """One stored value against one key value (PS3.4 C.2.2.2.1 to C.2.2.2.5)."""
     if _is_range(key, vr):
         return _in_range(value, key, vr)
-    if vr != "UI" and _WILDCARD.search(key):
+    if _is_wildcard(key, vr):
         return _pattern(key, fold).fullmatch(value) is not None
+    if vr == "TM":  # the time, not its spelling (PS3.4 C.2.2.2.1): 1415 is 141500, .25 .250
+        return _normal_time(value, False) == _normal_time(key, False)
+    if vr == "DA":  # 2018.02.08 is 20180208 (PS3.5 6.2 DA, kept for ACR-NEMA), as in ranges
+        return _normal_date(value) == _normal_date(key)
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         try:
             return float(value) == float(key)
@@ -397,7 +408,7 @@ def _lower_condition(key: _Key, options: QueryOptions, dialect: str):
         if high:
             parts.append(column.column <= _normal_date(high))
         return and_(*parts)
-    if _WILDCARD.search(text):
+    if _is_wildcard(text, key.vr):
         return _like(target, value, dialect)
     return target == value
 
@@ -501,12 +512,14 @@ class Query:
                         conditions.append(column.column >= _normal_date(low))
                     if high:
                         conditions.append(column.column <= _normal_date(high))
-            elif _WILDCARD.search(text):
+            elif _is_wildcard(text, key.vr):
                 conditions.append(_like(target, value, dialect))
+            elif key.vr == "DA":
+                conditions.append(column.column == _normal_date(text))
             elif key.vr not in ("TM", "DT", "PN"):
                 conditions.append(column.column == text)
-            elif key.vr == "PN":
-                conditions.append(target == value)
+            elif key.vr == "PN":  # trailing "^" / "=" do not count (_text_matches): a prefix
+                conditions.append(_like(target, value.rstrip("^= ") + "*", dialect))
         if self.options.area is not None:
             conditions.append(_in_area(self.level, self.options.area))
         return conditions
