@@ -259,3 +259,16 @@ def test_fuzzy_person_name_matching_when_negotiated(index):
     assert uids(find(index, "STUDY", options=fuzzy, PatientName="MULLER*")) == {STUDY_B}
     assert uids(find(index, "STUDY", options=fuzzy, PatientName="doe john")) == {STUDY_A}
     assert uids(find(index, "STUDY", PatientName="muller jurgen")) == set()  # not negotiated
+
+
+def test_date_time_values_with_utc_offsets():
+    """DT (PS3.5 6.2: YYYYMMDDHHMMSS.FFFFFF&ZZXX): two offsets, one instant; ranges in UTC."""
+    from pacsbox.archive.query import _text_matches
+
+    stored = "20200101120000+0100"  # 11:00 UTC
+    assert _text_matches(stored, "20200101060000-0500", "DT", False)  # 11:00 UTC too
+    assert not _text_matches(stored, "20200101120000+0000", "DT", False)
+    assert _text_matches(stored, "20200101105900+0000-20200101110100+0000", "DT", False)
+    assert _text_matches(stored, "20200101060000-0500-", "DT", False)
+    assert not _text_matches(stored, "-20200101055900-0500", "DT", False)
+    assert _text_matches("20200101120000", "2020-2020", "DT", False)  # a year covers itself

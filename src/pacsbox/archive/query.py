@@ -265,11 +265,47 @@ def _in_range(value: str, key: str, vr: str) -> bool:
         return (not low or value >= _normal_time(low, False)) and (
             not high or value <= _normal_time(high, True)
         )
-    # DT: compare the digits, a partial upper bound covering its unit
-    digits = re.sub(r"[^0-9]", "", value.split("+")[0].split("-")[0])
-    lo = re.sub(r"[^0-9]", "", low)
-    hi = re.sub(r"[^0-9]", "", high)
-    return (not lo or digits >= lo) and (not hi or digits[: len(hi)] <= hi)
+    low, high = _dt_range(key)
+    stored = _normal_datetime(value, False)
+    return (not low or stored >= _normal_datetime(low, False)) and (
+        not high or stored <= _normal_datetime(high, True)
+    )
+
+
+_DT = r"\d{4,14}(?:\.\d{1,6})?(?:[+-]\d{4})?"
+_DT_RANGE = re.compile(rf"(?P<low>{_DT})?-(?P<high>{_DT})?")
+
+
+def _dt_range(key: str) -> tuple[str, str]:
+    """The bounds of a DT range; a bound may carry its own UTC offset ("-0500")."""
+    found = _DT_RANGE.fullmatch(key.strip())
+    if found is None:
+        low, _, high = key.partition("-")
+        return low, high
+    return found["low"] or "", found["high"] or ""
+
+
+def _normal_datetime(text: str, upper: bool) -> str:
+    """DT as 'YYYYMMDDHHMMSS.ffffff' in UTC when it carries an offset (PS3.5 6.2 DT: &ZZXX)
+    and names at least the hour; a partial upper bound covers its whole unit. Values without
+    an offset stay as they are (the same local time as the key's, as nothing says otherwise)."""
+    found = re.fullmatch(r"(\d{4,14})(?:\.(\d{1,6}))?([+-]\d{4})?", text.strip())
+    if found is None:
+        return text.strip()
+    digits, fraction, offset = found.groups()
+    whole = digits + ("1231235959" if upper else "0101000000")[len(digits) - 4 :]
+    fraction = (fraction or "").ljust(6, "9" if upper else "0")
+    if offset and len(digits) >= 10:
+        from datetime import datetime, timedelta
+
+        try:
+            moment = datetime.strptime(whole, "%Y%m%d%H%M%S")
+        except ValueError:
+            return f"{whole}.{fraction}"
+        sign = 1 if offset[0] == "+" else -1
+        moment -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+        whole = moment.strftime("%Y%m%d%H%M%S")
+    return f"{whole}.{fraction}"
 
 
 def _pattern(key: str, fold: bool) -> re.Pattern[str]:
@@ -287,6 +323,8 @@ def _text_matches(value: str, key: str, vr: str, fold: bool) -> bool:
         return _normal_time(value, False) == _normal_time(key, False)
     if vr == "DA":  # 2018.02.08 is 20180208 (PS3.5 6.2 DA, kept for ACR-NEMA), as in ranges
         return _normal_date(value) == _normal_date(key)
+    if vr == "DT" and re.search(r"[+-]\d{4}$", key + value):  # one instant, two UTC offsets
+        return _normal_datetime(value, False) == _normal_datetime(key, False)
     if vr in ("IS", "DS", "US", "SS", "UL", "SL", "FL", "FD", "SV", "UV"):
         try:
             return float(value) == float(key)
@@ -379,7 +417,8 @@ def _lower_condition(key: _Key, options: QueryOptions, dialect: str):
         return None
     column = _COLUMNS.get(key.tag)
     name = keyword_for_tag(key.tag) or f"({key.tag >> 16:04X},{key.tag & 0xFFFF:04X})"
-    if column is None or key.vr == "SQ" or (key.vr in ("TM", "DT") and _is_range(text, key.vr)):
+    # TM and DT compare as times, not text (1415 is 141500): SQL cannot do that exactly here
+    if column is None or key.vr in ("SQ", "TM", "DT"):
         raise QueryError(
             IDENTIFIER_DOES_NOT_MATCH,
             f"relational key {name} below the query level is not supported; query its level",
@@ -410,6 +449,10 @@ def _lower_condition(key: _Key, options: QueryOptions, dialect: str):
         return and_(*parts)
     if _is_wildcard(text, key.vr):
         return _like(target, value, dialect)
+    if key.vr == "DA":
+        return column.column == _normal_date(text)
+    if key.vr == "PN":  # trailing empty components are the same name (PS3.5 6.2)
+        return func.rtrim(target, "^= ") == value.rstrip("^= ")
     return target == value
 
 
