@@ -183,4 +183,7 @@ def save(results: dict[str, Result], meta: dict[str, Any], out_dir: Path) -> lis
     json_path, md_path = out_dir / "latest.json", out_dir / "latest.md"
     _write(json_path, json.dumps(to_json(results), indent=2) + "\n")
     _write(md_path, markdown(results, meta))
-    return [json_path, md_path]
+    from .chart import write_chart
+
+    chart = write_chart(results, out_dir / "latest.png")
+    return [json_path, md_path, *([chart] if chart else [])]
