@@ -163,6 +163,7 @@ class Association(asyncio.Protocol):
         self.peer: tuple[str, int] | None = None
         self.rq: AAssociateRQ | None = None
         self.ac: AAssociateAC | None = None
+        self._direct: socket.socket | None = None
         self.contexts: dict[int, AgreedContext] = {}
         self.established: asyncio.Future[None] = self.loop.create_future()
         self.closed: asyncio.Future[None] = self.loop.create_future()
@@ -250,6 +251,9 @@ class Association(asyncio.Protocol):
             # Nagle + delayed ACK would cost ~40 ms per small DIMSE message
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # our own handle on the socket, for gathered writes (see _write)
+            with contextlib.suppress(OSError, AttributeError):
+                self._direct = socket.socket(fileno=os.dup(sock.fileno()))
         self.peer = transport.get_extra_info("peername")
         self._last_input = self.loop.time()
         self._conn.transport_connected()
@@ -272,6 +276,9 @@ class Association(asyncio.Protocol):
         self._after_state_change()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         for event in self._conn.transport_closed():
             self._on_event(event)
         self._finish(self._error)
@@ -551,7 +558,7 @@ class Association(asyncio.Protocol):
         what ``encode`` made of them beforehand."""
         if self.closed.done() or not self._conn.is_established:
             raise self._error or NetworkError("The association is not established any more.")
-        conn, transport = self._conn, self._transport
+        conn = self._conn
         batch: list = []
         queued = 0
         if encoded is None:
@@ -561,13 +568,43 @@ class Association(asyncio.Protocol):
             queued += len(data)
             if queued >= WRITE_BATCH:  # one write for several PDUs: fewer syscalls
                 conn.send_pdata_buffers(batch)
-                transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+                self._write(conn.data_to_send())
                 batch, queued = [], 0
                 if not self._writable.is_set():
                     await self._wait_writable()
         if batch:
             conn.send_pdata_buffers(batch)
-            transport.writelines(conn.data_to_send())  # type: ignore[union-attr]
+            self._write(conn.data_to_send())
+
+    def _write(self, buffers: list) -> None:
+        """Write ``buffers`` in order: gathered by one sendmsg() straight from them (the file's
+        mapped pages included) when nothing is queued in the transport, else through it.
+        asyncio 3.11's writelines() first joins them into one new bytes object: a copy of each
+        data set, ~20 µs for 40 KB."""
+        transport = self._transport
+        direct = self._direct
+        if (
+            direct is None
+            or len(buffers) > 512
+            or transport.is_closing()  # type: ignore[union-attr]
+            or transport.get_write_buffer_size()  # type: ignore[union-attr]
+        ):
+            transport.writelines(buffers)  # type: ignore[union-attr]
+            return
+        try:
+            sent = direct.sendmsg(buffers)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the transport finds out and reports it the usual way
+            transport.writelines(buffers)  # type: ignore[union-attr]
+            return
+        for index, buffer in enumerate(buffers):
+            size = len(buffer)
+            if sent < size:
+                rest = [memoryview(buffer)[sent:], *buffers[index + 1 :]]
+                transport.writelines(rest)  # type: ignore[union-attr]
+                return
+            sent -= size
 
     async def _wait_writable(self) -> None:
         waiter = self.loop.create_task(self._writable.wait())
