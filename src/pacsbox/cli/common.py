@@ -113,10 +113,25 @@ def run_tool(parser: argparse.ArgumentParser, run, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     configure_logging(args)
     try:
-        return asyncio.run(run(args))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(run(args))
     except (PacsboxError, ValueError) as exc:
         report_failure(exc)
         return 1
+
+
+def _loop_factory():
+    """uvloop's event loop when PACSBOX_UVLOOP=1 and uvloop is installed (an experiment:
+    bench/README.md says what it gained), else asyncio's."""
+    import os
+
+    if os.environ.get("PACSBOX_UVLOOP") == "1":
+        try:
+            import uvloop
+        except ImportError:
+            return None
+        return uvloop.new_event_loop
+    return None
 
 
 async def serve_until_stopped(server, host: str, port: int, on_listening=None) -> int:
