@@ -63,7 +63,8 @@ class Server:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.associations: set[Association] = set()
+        self.associations: set[Association] = set()  # every connection
+        self._admitted: set[Association] = set()  # those whose association we accepted
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -126,7 +127,7 @@ class Server:
         log.info(
             'Association Received %s: "%s -> %s"', host, rq.calling_ae_title, rq.called_ae_title
         )
-        rj = self._refusal(rq, peer)
+        rj = self._refusal(rq, peer, assoc)
         if rj is not None:
             return rj
         contexts, roles = negotiate(rq, cfg.policy)
@@ -146,7 +147,9 @@ class Server:
             user_information=ui,
         )
 
-    def _refusal(self, rq: AAssociateRQ, peer: tuple[str, int] | None) -> AAssociateRJ | None:
+    def _refusal(
+        self, rq: AAssociateRQ, peer: tuple[str, int] | None, assoc: Association
+    ) -> AAssociateRJ | None:
         cfg = self.config
         if rq.application_context_name != APPLICATION_CONTEXT_NAME:
             log.warning(
@@ -169,13 +172,16 @@ class Server:
             return RJ_CALLING_AE
         if cfg.accept is not None and (rj := cfg.accept(rq, peer)) is not None:
             return rj
-        # the association being negotiated is already in the set
-        if len(self.associations) > cfg.max_associations:
+        # Only accepted associations count: a storm of connections that have not negotiated
+        # yet must not make the first of them be refused too.
+        if len(self._admitted) >= cfg.max_associations:
             log.warning(
                 "Refusing association from '%s': %d associations open, the limit is %d",
                 rq.calling_ae_title,
-                len(self.associations) - 1,
+                len(self._admitted),
                 cfg.max_associations,
             )
             return RJ_LOCAL_LIMIT
+        self._admitted.add(assoc)
+        assoc.closed.add_done_callback(lambda _: self._admitted.discard(assoc))
         return None
