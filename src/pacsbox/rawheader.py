@@ -176,6 +176,8 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
             if vr not in _VRS:
                 raise Unsupported(f"unknown VR {vr!r}")
             if vr in _LONG_VRS:
+                if end - pos < 12:
+                    raise Unsupported("element header cut short")
                 (length,) = unpack("<I", buf, pos + 8)
                 start = pos + 12
             else:

@@ -153,3 +153,11 @@ def test_indexed_values_from_raw_bytes_equal_pydicom():
         assert values(raw) == values(dcmread(path, stop_before_pixels=True)), path.name
         compared += 1
     assert compared > 55
+
+
+def test_a_head_cut_inside_an_element_header_hands_over():
+    """The storage SCP keeps the first 64 KiB of a data set: a long-VR element header cut by
+    that boundary must hand over to the file (Unsupported), not fail the C-STORE."""
+    data = struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", 4) + b"A^B " + b"\x08\x00\x40\x11SQ\0\0"
+    with pytest.raises(Unsupported):
+        RawHeader(data, implicit=False)
