@@ -121,3 +121,20 @@ def test_a_bad_config_line_is_reported_with_its_number(tmp_path):
     assert cp.returncode == 1
     assert f"{cfg}:3:" in cp.stderr
     assert "RWX" in cp.stderr
+
+
+def test_a_calling_ae_from_another_host_than_its_hosttable_entry_is_refused(tmp_path):
+    """dcmqrscp checks the peer's host against the HostTable; so does pacsbox (AE titles are
+    no authentication, but a modality cannot borrow another's entry by its title alone)."""
+    port = peers.free_port()
+    cfg = peers.write_dcmqrscp_cfg(
+        tmp_path / "dcmqrscp.cfg", port=port, storage_dir=tmp_path / "db",
+        hosts={"elsewhere": ("FARAWAY", "192.0.2.1", 104), "here": ("NEARBY", "localhost", 104)},
+        ae_table=[("STORE", tmp_path / "db" / "s", "RW", (10, "10mb"), "elsewhere here")],
+    )  # fmt: skip
+    with dcmqrscp(tmp_path, cfg=cfg, port=port) as server:
+        far = peers.run_dcmtk("echoscu", "-aet", "FARAWAY", "-aec", "STORE", "127.0.0.1", port)
+        near = peers.run_dcmtk("echoscu", "-aet", "NEARBY", "-aec", "STORE", "127.0.0.1", port)
+    assert far.returncode != 0 and "Calling AE Title Not Recognized" in far.stderr
+    assert near.returncode == 0, near.stderr
+    assert "connected from 127.0.0.1, but the HostTable puts it on 192.0.2.1" in server.stderr()

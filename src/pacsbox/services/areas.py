@@ -12,6 +12,8 @@ directory takes one edit of its AETable line), under the area's quotas (services
 from __future__ import annotations
 
 import enum
+import functools
+import socket
 from pathlib import Path
 
 from ..config.dcmqrscp import DcmqrscpConfig, StorageArea
@@ -89,9 +91,40 @@ def area_admission(config: DcmqrscpConfig):
                 f"; add it to the HostTable and to line {area.line}'s peers",
             )  # fmt: skip
             return RJ_CALLING_AE
+        if peer is not None and area.peers is not None:
+            hosts = [h for h in area.peer_hosts if h.ae_title == rq.calling_ae_title]
+            if not any(_is_host(peer[0], h.hostname) for h in hosts):
+                log.warning(
+                    "Refusing association: calling AE title '%s' connected from %s, but the "
+                    "HostTable puts it on %s (AETable line %d); correct the host there, or "
+                    "connect from it",
+                    rq.calling_ae_title, peer[0],
+                    " or ".join(sorted({h.hostname for h in hosts})), area.line,
+                )  # fmt: skip
+                return RJ_CALLING_AE
         return None
 
     return accept
+
+
+@functools.lru_cache(maxsize=256)
+def _addresses(hostname: str) -> frozenset[str]:
+    """The addresses a HostTable host name (or address) stands for (resolved once)."""
+    try:
+        infos = socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return frozenset()
+    return frozenset(info[4][0] for info in infos)
+
+
+def _is_host(address: str, hostname: str) -> bool:
+    """Whether a connection from ``address`` comes from the HostTable's ``hostname``, as
+    dcmqrscp checks a peer's host (PS: AE titles are no authentication; this only keeps a
+    misconfigured modality from using another's entry)."""
+    address = address.removeprefix("::ffff:")  # an IPv4 peer on a dual-stack socket
+    if hostname == address or address in _addresses(hostname):
+        return True
+    return address in ("127.0.0.1", "::1") and hostname.lower() == "localhost"
 
 
 class AreaStorageSCP(RequestHandler):
