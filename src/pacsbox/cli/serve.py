@@ -39,6 +39,7 @@ FLAG_KEYS = {
     "pending_interval": ("server.pending_interval", "--pending-interval"),
     "data": ("storage.data", "--data"),
     "on_duplicate": ("storage.on_duplicate", "--on-duplicate"),
+    "max_dataset_size": ("storage.max_dataset_size", "--max-dataset-size"),
     "db": ("database.url", "--db"),
 }
 
@@ -53,6 +54,8 @@ def parser() -> DcmtkArgumentParser:
                    help="print the effective configuration (defaults, file, flags) as TOML "
                         "and exit")  # fmt: skip
     p.add_argument("--port", "+P", type=int, help="TCP port to listen on (default: 11112)")
+    p.add_argument("--max-dataset-size", type=int, metavar="BYTES",
+                   help="refuse a data set larger than this with 0xA700 (default: no limit)")  # fmt: skip
     p.add_argument("--pending-interval", type=float, metavar="SECONDS",
                    help="C-MOVE/C-GET: at most one pending response this often (default 0.5; "
                         "0: after every sub-operation)")  # fmt: skip
@@ -149,6 +152,7 @@ def server_config(config: ServeConfig, index):
                 sort_prefix="",
                 index=index,
                 on_duplicate=config.storage.on_duplicate,
+                max_dataset_size=config.storage.max_dataset_size,
             ),
         },
         max_associations=server.max_associations,

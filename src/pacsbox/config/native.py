@@ -7,7 +7,7 @@ The file has these sections, every key optional (the defaults are serve's zero c
                          dimse_timeout, idle_timeout, require_called_ae, calling_ae_titles,
                          pending_interval
     [storage]            data (received files under data/files, the SQLite index in data/),
-                         on_duplicate
+                         on_duplicate, max_dataset_size
     [database]           url (sqlite:///... or postgresql://...; default: SQLite in data/)
     [transfer_syntaxes]  accept: the acceptor's preference order, by name, option or UID
     [peers.<AE title>]   host, port: the AEs we know (C-MOVE destinations)
@@ -86,6 +86,7 @@ class StorageSettings:
 
     data: Path = Path("pacs-data")
     on_duplicate: str = "replace"
+    max_dataset_size: int | None = None  # bytes; a larger data set is refused (0xA700)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,12 @@ def _seconds(*, zero_is_never: bool) -> Callable[[Any], float | None]:
         return value
 
     return check
+
+
+def _byte_limit(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid
+    return value or None
 
 
 def _interval(value: Any) -> float:
@@ -338,6 +345,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, _Key]]] = {
     "storage": (StorageSettings, {
         "data": _Key(_path, 'a folder, e.g. "/var/lib/pacsbox"'),
         "on_duplicate": _Key(_choice(*ON_DUPLICATE), '"replace", "keep" or "refuse"'),
+        "max_dataset_size": _Key(_byte_limit, "a number of bytes, more than 0 (0: no limit)"),
     }),
     "database": (DatabaseSettings, {
         "url": _Key(_database_url, 'an index URL, e.g. "postgresql://pacsbox@dbhost/pacsbox"'),

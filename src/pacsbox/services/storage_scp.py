@@ -80,9 +80,9 @@ class TempFileSink:
     from memory instead of reading the file back.
     """
 
-    __slots__ = ("_file", "head", "length", "meta_length", "path", "tail")
+    __slots__ = ("_file", "head", "length", "limit", "meta_length", "path", "tail", "too_large")
 
-    def __init__(self, temp: tuple[Path, int], meta: bytes) -> None:
+    def __init__(self, temp: tuple[Path, int], meta: bytes, limit: int | None = None) -> None:
         self.path, fd = temp
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self._file.write(meta)
@@ -90,8 +90,16 @@ class TempFileSink:
         self.head = bytearray()
         self.tail = b""
         self.length = 0  # of the data set
+        self.limit = limit  # --max-dataset-size: past it the file goes, the bytes are counted
+        self.too_large = False
 
     def write(self, data: memoryview) -> None:
+        if self.limit is not None and self.length + len(data) > self.limit:
+            if not self.too_large:
+                self.too_large = True
+                self.discard()
+            self.length += len(data)
+            return
         self._file.write(data)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
@@ -204,6 +212,8 @@ class StorageSCP(RequestHandler):
     locate: the file of an index row (area, path) of another area, to delete a replaced copy
         stored there; None when that area's directory is unknown. Default: in ``output_dir``.
     on_stored: called with each StoredInstance before the response is sent.
+    max_dataset_size: bytes; a larger data set is refused with 0xA700 once it has arrived (its
+        temp file is deleted as soon as it passes the limit; the rest is read and dropped).
 
     The duplicate and quota checks and the index row are one step under a lock: two
     associations of this process never both pass a check the other one's instance breaks.
@@ -222,6 +232,7 @@ class StorageSCP(RequestHandler):
         on_duplicate: str = "replace",
         quota=None,
         locate: Callable[[str | None, str], Path | None] | None = None,
+        max_dataset_size: int | None = None,
     ) -> None:
         if on_duplicate not in ON_DUPLICATE:
             raise ValueError(
@@ -231,6 +242,7 @@ class StorageSCP(RequestHandler):
         self.area = area
         self.on_duplicate = on_duplicate
         self.quota = quota
+        self.max_dataset_size = max_dataset_size
         self._locate = locate
         self._lock = threading.Lock()
         self.output_dir = Path(output_dir).resolve()
@@ -260,7 +272,7 @@ class StorageSCP(RequestHandler):
             temp, self._spare = self._take_spare() or create_temp(self.output_dir), None
         except OSError as exc:  # answered with 0xA700 once the data set has arrived
             return FailedSink(exc)
-        return TempFileSink(temp, meta)
+        return TempFileSink(temp, meta, self.max_dataset_size)
 
     def _take_spare(self) -> tuple[Path, int] | None:
         """The spare temp file, if it is still there (someone may have cleaned the folder)."""
@@ -314,6 +326,11 @@ class StorageSCP(RequestHandler):
                                         "", calling, sink.size))  # fmt: skip
             return SUCCESS, None
         sink.close()
+        if sink.too_large:
+            sink.discard()
+            log.error("Refusing %s: its data set is larger than --max-dataset-size (%d bytes)",
+                      request.affected_sop_instance_uid, sink.limit)  # fmt: skip
+            return OUT_OF_RESOURCES, f"data set over the {sink.limit}-byte limit of this SCP"
         try:
             header = read_header(sink, context.transfer_syntax)
         except Exception as exc:
