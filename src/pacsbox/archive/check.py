@@ -308,6 +308,7 @@ def _reindex(index, finding: Finding, roots, _stale_after) -> str:
     """Index the file from its own header, once checked whole; else set it aside."""
     from ..dicomfile import read_file_info
     from ..services.storage_scp import HEAD_BYTES, read_header
+    from .header import header_values
 
     file = Path(finding.path)
     root = roots[finding.area]
@@ -323,6 +324,7 @@ def _reindex(index, finding: Finding, roots, _stale_after) -> str:
             head=head, length=stat.st_size - info.dataset_offset, tail=tail, path=file
         )
         header = read_header(sink, info.transfer_syntax)
+        header_values(header)  # a file cut inside its header lacks the UIDs that place it
     except FileNotFoundError:
         return "not repaired: the file is gone"
     except Exception as exc:
