@@ -176,7 +176,7 @@ def _check_row(row: _Row, file: Path) -> Finding | None:
     try:
         held = read_file_info(file).sop_instance_uid
     except (NotDicomError, OSError) as exc:
-        return Finding("damaged", str(file), row.uid, row.area, str(exc))
+        return Finding("damaged", str(file), row.uid, row.area, str(exc).removeprefix(f"{file}: "))
     if held != row.uid:
         return Finding("wrong_instance", str(file), row.uid, row.area, f"the file holds {held}")
     return None
@@ -215,7 +215,7 @@ def _unindexed(file: Path, area) -> Finding:
     try:
         uid = read_file_info(file).sop_instance_uid
     except NotDicomError as exc:
-        return Finding("not_dicom", str(file), None, area, str(exc))
+        return Finding("not_dicom", str(file), None, area, str(exc).removeprefix(f"{file}: "))
     except OSError as exc:
         return Finding("not_dicom", str(file), None, area, f"unreadable: {exc.strerror or exc}")
     return Finding("orphan", str(file), uid, area, "no index row")

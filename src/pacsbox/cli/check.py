@@ -85,7 +85,11 @@ def main(argv: list[str]) -> int:
         print(json.dumps(document, indent=2))
     else:
         if before is not None:
-            _print(before, url, verbose=True, title="before the repair")
+            _print(before, url, verbose=verbose, title="before the repair")
+            acted = [f for f in before.findings if f.repair]
+            done = [f for f in acted if not f.repair.startswith(("not ", "left alone"))]
+            print(f"repair: {len(done)} of {len(acted)} findings dealt with"
+                  + ("" if verbose else " (-v says how)"))  # fmt: skip
         _print(report, url, verbose=verbose, title="after the repair" if before else None)
     return 0 if report.consistent else 1
 
@@ -159,8 +163,10 @@ def _print(report, url: str, *, verbose: bool, title: str | None) -> None:
             print(f"{f.kind}{area}: {f.path}{uid}: {f.detail}")
             if f.repair:
                 print(f"  -> {f.repair}")
-    elif not report.consistent:
+    elif not report.consistent and title is None:
         print("(-v lists them; --repair fixes what can be fixed)")
+    elif not report.consistent and title == "after the repair":
+        print("(-v lists what is left and why)")
 
 
 def _safe(url: str) -> str:
