@@ -225,6 +225,24 @@ def test_each_damage_alone_is_found_then_repaired(copy_of, damage):
     assert (status, report["findings"]) == (0, []), output
 
 
+def test_a_series_emptied_behind_the_index_is_found_and_pruned(copy_of):
+    study, data = copy_of
+    url = f"sqlite:///{data / 'index.sqlite'}"
+    gone = [i for i in study if i.series_instance_uid == study[0].series_instance_uid]
+    for instance in gone:  # rows and files of one whole series, deleted by hand
+        file_of(data, instance.sop_instance_uid).unlink()
+        drop_row(url, instance.sop_instance_uid)
+    status, report, output = check(data)
+    assert status == 1, output
+    (finding,) = report["findings"]
+    assert finding["kind"] == "empty_level"
+    assert finding["detail"] == f"series {study[0].series_instance_uid} is empty"
+    status, report, output = check(data, extra=("--repair",))
+    assert status == 0, output
+    with Index.open(url) as index:
+        assert (index.stats().series, index.stats().instances) == (1, len(study) - len(gone))
+
+
 def test_a_file_that_is_not_dicom_is_reported_and_left_alone(copy_of):
     _study, data = copy_of
     notes = data / "files" / "notes.txt"

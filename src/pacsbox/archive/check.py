@@ -35,9 +35,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from .schema import instances
+from .schema import instances, patients, series, studies
 
 TEMP_PREFIX, TEMP_SUFFIX = ".incoming-", ".part"
 DAMAGED = ".damaged"  # folder under a root where repair sets aside files that are not whole
@@ -50,6 +50,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "orphan": ("files with no index row", True),
     "damaged": ("files that are not whole DICOM data sets", True),
     "stale_temp": ("temp files left by a stopped server", True),
+    "empty_level": ("series, studies, patients left without instances", True),
     "unknown_area": ("index rows of a storage area not in the configuration", True),
     "not_dicom": ("files under the storage root that are not DICOM (left alone)", True),
     "temp_in_use": ("temp files of a running server (open, or recently written)", False),
@@ -130,6 +131,7 @@ def check(
         finding = _check_row(row, file)
         if finding is not None:
             report.findings.append(finding)
+    report.findings += _empty_levels(index)
     open_files: set[str] | None = None
     now = time.time()
     for area, root in roots.items():
@@ -159,6 +161,27 @@ def _rows(index) -> Iterator[_Row]:
     with index.engine.connect() as conn:
         for row in conn.execute(query):
             yield _Row(*row)
+
+
+# (level, its table's UID column, its children's key to it)
+_LEVELS = (
+    ("series", series.c.series_instance_uid, instances.c.series_fk),
+    ("study", studies.c.study_instance_uid, series.c.study_fk),
+    ("patient", patients.c.patient_id, studies.c.patient_fk),
+)
+
+
+def _empty_levels(index) -> list[Finding]:
+    """Series without instances, studies without series, patients without studies (rows
+    deleted behind the index's back leave them)."""
+    found = []
+    with index.engine.connect() as conn:
+        for level, uid, child_key in _LEVELS:
+            table = uid.table
+            query = select(uid).where(~exists().where(child_key == table.c.id))
+            for (value,) in conn.execute(query):
+                found.append(Finding("empty_level", "", None, None, f"{level} {value} is empty"))
+    return found
 
 
 def _check_row(row: _Row, file: Path) -> Finding | None:
@@ -265,6 +288,11 @@ def repair(
                 finding.repair = _REPAIRS[kind](index, finding, roots, stale_after)
             except Exception as exc:  # one finding's failure is reported, the rest go on
                 finding.repair = f"not repaired: {type(exc).__name__}: {exc}"
+    empty = [f for f in report.findings if f.kind == "empty_level"]
+    if empty:
+        removed = index.remove_empty()
+        for finding in empty:
+            finding.repair = f"index pruned: {removed} empty series, study, patient rows went"
     for finding in report.findings:
         if finding.repair is None and KINDS[finding.kind][1]:
             finding.repair = _LEFT_ALONE.get(finding.kind, "left alone")

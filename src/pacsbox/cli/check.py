@@ -160,7 +160,7 @@ def _print(report, url: str, *, verbose: bool, title: str | None) -> None:
         for f in report.findings:
             uid = f" {f.sop_instance_uid}" if f.sop_instance_uid else ""
             area = f" [{f.area}]" if f.area else ""
-            print(f"{f.kind}{area}: {f.path}{uid}: {f.detail}")
+            print(f"{f.kind}{area}: {f.path or 'index'}{uid}: {f.detail}")
             if f.repair:
                 print(f"  -> {f.repair}")
     elif not report.consistent and title is None:
