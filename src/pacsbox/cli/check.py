@@ -68,6 +68,8 @@ def main(argv: list[str]) -> int:
         log.critical("Cannot open the index %s: %s (pass the --db the server runs with)",
                      _safe(url), exc)  # fmt: skip
         return 2
+    from sqlalchemy.exc import SQLAlchemyError
+
     stale_after = max(0.0, args.stale_after) * 60
     try:
         report = check(index, roots, stale_after=stale_after, skip=skip)
@@ -75,6 +77,10 @@ def main(argv: list[str]) -> int:
         if args.repair and not report.consistent:
             repair(index, report, roots, stale_after=stale_after)
             before, report = report, check(index, roots, stale_after=stale_after, skip=skip)
+    except (OSError, SQLAlchemyError) as exc:
+        log.critical("Cannot check the archive: %s (is the index reachable, the storage root "
+                     "readable by this user?)", exc)  # fmt: skip
+        return 2
     finally:
         index.close()
     if args.json:
