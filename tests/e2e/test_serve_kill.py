@@ -3,7 +3,9 @@ PostgreSQL: every instance it acknowledged has its index row and its whole file,
 lacks its file, and the server restarted on the same data serves and stores again.
 
 Files without a row (renamed into place, killed before the commit) and temp files of the
-killed process are allowed: `pacsbox check` will reconcile them. The test prints how many.
+killed process are allowed: `pacsbox check` finds them and `pacsbox check --repair` indexes
+the files and deletes the temp files, after which the archive is consistent. The test prints
+how many.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 
 from tests import peers
 from tests.e2e.archive_state import Storescu, archive_state, index_db, write_study
-from tests.pacsbox_cli import pacsbox_server
+from tests.pacsbox_cli import pacsbox_server, run_pacsbox
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +64,22 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_instance(tmp_path, index_db
     assert state.duplicated_uids == []
     assert (state.patients, state.studies) == (1, 1)
 
+    # pacsbox check finds what the kill left; --repair (temp files: no process has them open,
+    # so stale at once with --stale-after 0) makes the archive consistent
+    found = run_pacsbox("check", "--data", data, *flags, "--stale-after", "0")
+    print(found.stdout, end="")
+    left = bool(state.files_without_row or state.temp_files)
+    assert found.returncode == (1 if left else 0), found.stdout + found.stderr
+    repair = run_pacsbox("check", "--data", data, *flags, "--stale-after", "0", "--repair", "-v")
+    print(repair.stdout, end="")
+    assert repair.returncode == 0, repair.stdout + repair.stderr
+    repaired = archive_state(url, data)
+    assert (repaired.files_without_row, repaired.temp_files) == ([], [])
+    assert repaired.rows_without_file == [] and repaired.rows_with_wrong_size == []
+    # the files without a row, named <prefix>.<SOP Instance UID>: indexed now
+    renamed = {path.name.split(".", 1)[1] for path in state.files_without_row}
+    assert set(repaired.rows) == set(state.rows) | renamed
+
     # restarted on the same data: it answers, and takes the whole study (again)
     with pacsbox_server(peers.free_port(), *flags, data=data, log_dir=logs / "again") as again:
         echo = peers.run_dcmtk("echoscu", "-aec", "PACSBOX", "127.0.0.1", again.port)
@@ -76,3 +94,5 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_instance(tmp_path, index_db
     assert state.files_without_row == []  # the killed server's renamed files: now indexed
     assert (state.patients, state.studies, state.series) == (1, 1, 2)
     assert "Cannot" not in again.output(), again.output()[-4000:]
+    final = run_pacsbox("check", "--data", data, *flags)
+    assert final.returncode == 0, final.stdout + final.stderr

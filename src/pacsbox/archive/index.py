@@ -719,6 +719,23 @@ class Index:
 
         return self._write(work)
 
+    def remove_empty(self) -> int:
+        """Remove the series without instances, the studies without series and the patients
+        without studies, which rows deleted behind the index's back leave (the index itself
+        never does; `pacsbox check --repair`); returns how many rows went."""
+
+        def rows() -> int:
+            stats = self.stats()
+            return stats.patients + stats.studies + stats.series
+
+        before = rows()
+        self._placements.clear()
+        for level, (table, _, child_key) in zip(Level, _HIERARCHY, strict=True):
+            empty = select(table.c.id).where(~exists().where(child_key == table.c.id))
+            for row_id in self._read(lambda conn, q=empty: list(conn.execute(q).scalars())):
+                self._write(lambda conn, i=row_id, lv=level: self._prune(conn, lv, i))
+        return before - rows()
+
     def remove_study(self, study_instance_uid: str) -> list[str]:
         """Remove the study, its series and instances (and its patient if left without
         studies); returns the paths of the instances' files, for the caller to delete."""

@@ -17,6 +17,7 @@ TOOLS = {
     "stgcmtscu": ("stgcmtscu", "DICOM storage commitment (N-ACTION) SCU"),
     "probe": ("probe", "which storage SOP classes and transfer syntaxes a peer accepts"),
     "serve": ("serve", "run the pacsbox archive (echo, store, find, move, get)"),
+    "check": ("check", "check the archive's index against its files; --repair fixes it"),
 }
 
 USAGE = "usage: pacsbox <tool> [options] ...\n\ntools:\n" + "\n".join(

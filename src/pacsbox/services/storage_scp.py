@@ -78,20 +78,38 @@ class TempFileSink:
 
     The first HEAD_BYTES of the data set are also kept in ``head``: the header is parsed
     from memory instead of reading the file back.
+
+    A write that fails (the disk is full, say) is kept in ``error``: the file is removed at
+    once, the rest of the data set is received and dropped, and the C-STORE is answered
+    with the reason (0xA700) instead of failing the association.
     """
 
-    __slots__ = ("_file", "head", "length", "limit", "meta_length", "path", "tail", "too_large")
+    __slots__ = (
+        "_file", "error", "head", "length", "limit", "meta_length", "path", "tail", "too_large",
+    )  # fmt: skip
 
     def __init__(self, temp: tuple[Path, int], meta: bytes, limit: int | None = None) -> None:
         self.path, fd = temp
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
-        self._file.write(meta)
         self.meta_length = len(meta)
         self.head = bytearray()
         self.tail = b""
         self.length = 0  # of the data set
         self.limit = limit  # --max-dataset-size: past it the file goes, the bytes are counted
         self.too_large = False
+        self.error: OSError | None = None
+        try:
+            self._file.write(meta)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, error: OSError) -> None:
+        """Stop writing: keep the first error, remove the file (its space is freed now)."""
+        if self.error is None:
+            self.error = error
+        with contextlib.suppress(OSError):  # closing flushes the buffer: it fails again
+            self._file.close()
+        self.path.unlink(missing_ok=True)
 
     def write(self, data: memoryview) -> None:
         if self.limit is not None and self.length + len(data) > self.limit:
@@ -100,7 +118,13 @@ class TempFileSink:
                 self.discard()
             self.length += len(data)
             return
-        self._file.write(data)
+        if self.error is not None:
+            self.length += len(data)
+            return
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            self._fail(exc)
         if len(self.head) < HEAD_BYTES:
             self.head += data[: HEAD_BYTES - len(self.head)]
         self.length += len(data)
@@ -108,7 +132,10 @@ class TempFileSink:
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the last buffered bytes did not fit
+                self._fail(exc)
 
     def commit(self, target: Path) -> None:
         self.close()
@@ -318,8 +345,7 @@ class StorageSCP(RequestHandler):
         calling = assoc.rq.calling_ae_title if assoc.rq else ""
         if isinstance(sink, FailedSink):
             log.error("Cannot store %s: %s", request.affected_sop_instance_uid, sink.error)
-            reason = sink.error.strerror or str(sink.error)
-            return OUT_OF_RESOURCES, f"cannot create file: {reason}"[:64]
+            return OUT_OF_RESOURCES, resource_comment(sink.error, "cannot create file")
         if isinstance(sink, NullSink):
             self._stored(StoredInstance(None, request.affected_sop_class_uid,
                                         request.affected_sop_instance_uid, context.transfer_syntax,
@@ -331,6 +357,11 @@ class StorageSCP(RequestHandler):
             log.error("Refusing %s: its data set is larger than --max-dataset-size (%d bytes)",
                       request.affected_sop_instance_uid, sink.limit)  # fmt: skip
             return OUT_OF_RESOURCES, f"data set over the {sink.limit}-byte limit of this SCP"
+        if sink.error is not None:
+            sink.discard()
+            log.error("Cannot store %s: %s (writing %s; free space there)",
+                      request.affected_sop_instance_uid, sink.error, sink.path.parent)  # fmt: skip
+            return OUT_OF_RESOURCES, resource_comment(sink.error, "cannot write file")
         try:
             header = read_header(sink, context.transfer_syntax)
         except Exception as exc:
@@ -418,7 +449,7 @@ class StorageSCP(RequestHandler):
     def _not_written(self, sink, target: Path, exc: OSError) -> Verdict:
         sink.discard()
         log.error("Cannot store %s: %s", target, exc)
-        return OUT_OF_RESOURCES, f"cannot write file: {exc.strerror or exc}"[:64]
+        return OUT_OF_RESOURCES, resource_comment(exc, "cannot write file")
 
     def _index(
         self, header, directory: Path, target: Path, sink, context, calling: str, replacing
@@ -428,12 +459,16 @@ class StorageSCP(RequestHandler):
         path = target.relative_to(self.output_dir).as_posix()
         size = sink.meta_length + sink.length
         placed = False
+        ours = None  # (device, inode) of the placed file, when it took no earlier file's place
 
         def place() -> None:  # inside the transaction, holding the row (Index.add)
-            nonlocal placed
+            nonlocal placed, ours
             if not placed:  # a retried transaction: the file is in place already
+                first = not target.exists()
+                stat = os.stat(sink.path)
                 self._place(sink, directory, target)
                 placed = True
+                ours = (stat.st_dev, stat.st_ino) if first else None
 
         try:
             result = self.index.add(
@@ -451,9 +486,11 @@ class StorageSCP(RequestHandler):
         except Exception as exc:
             if not placed:
                 sink.discard()
-            # else the file stays without its row; `pacsbox check` reconciles (issue 9)
+            elif ours is not None:
+                _remove_if_ours(target, ours)
+            # else it replaced a file whose row stays: `pacsbox check` reconciles them
             log.error("Cannot index %s: %s", target, exc)
-            return OUT_OF_RESOURCES, f"index unavailable: {exc}"[:64]
+            return OUT_OF_RESOURCES, resource_comment(exc, "index unavailable")
         if result.outcome in ("kept", "refused"):
             # another process indexed this SOP Instance UID since _admit looked; ours was
             # never moved into place
@@ -481,6 +518,32 @@ class StorageSCP(RequestHandler):
     def _stored(self, instance: StoredInstance) -> None:
         if self.on_stored is not None:
             self.on_stored(instance)
+
+
+def _remove_if_ours(target: Path, ours: tuple[int, int]) -> None:
+    """Remove the file we renamed to ``target`` when its row was not committed (the index
+    failed: the disk is full, say), unless another process has put its own file there
+    since (then it is that one's, with its row)."""
+    with contextlib.suppress(OSError):
+        stat = os.stat(target)
+        if (stat.st_dev, stat.st_ino) == ours:
+            target.unlink()
+
+
+# SQLite's words when its disk is full (SQLITE_FULL); PostgreSQL's SQLSTATE 53100
+_DISK_FULL_WORDS = ("database or disk is full", "No space left on device", "DiskFull")
+
+
+def resource_comment(exc: BaseException, what: str) -> str:
+    """The Error Comment (at most 64 characters, LO) of a 0xA700 answer: a full disk says
+    so, whatever layer (file, SQLite, PostgreSQL) found it."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+        word in str(exc) or word in type(getattr(exc, "orig", None)).__name__
+        for word in _DISK_FULL_WORDS
+    ):
+        return f"disk full: {what}; free space on the archive's disk"[:64]
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return f"{what}: {reason}"[:64]
 
 
 def read_header(sink: TempFileSink, transfer_syntax: str) -> RawHeader | Dataset:
