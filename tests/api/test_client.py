@@ -1,0 +1,449 @@
+"""The Python API (pacsbox.connect, AsyncClient, StorageReceiver) as a user calls it: against
+`pacsbox serve` filled by DCMTK's storescu, against pynetdicom without C-GET or pending
+responses, and against SCPs of our own stack written to misbehave (Success before the
+C-STOREs, sub-operations on several associations, C-CANCEL, failure statuses)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+import pacsbox
+from pacsbox.dimse import CGetRQ, CGetRSP, CMoveRQ, CMoveRSP, CStoreRQ
+from pacsbox.net.association import Association, RequestHandler
+from pacsbox.net.requestor import build_rq
+from pacsbox.net.server import Server, ServerConfig
+from pacsbox.services.qr_models import SOP_CLASSES, Model
+from pacsbox.services.retrieve_scu import encode_identifier
+from pacsbox.syntaxes import UNCOMPRESSED
+from pacsbox.ul.negotiation import AcceptorPolicy
+from tests import peers
+from tests.pacsbox_cli import pacsbox_server
+from tests.storage_data import build_samples
+
+pytestmark = pytest.mark.interop
+
+US = "APITEST"  # our AE title, known to the PACSs of these tests
+CT = "1.2.840.10008.5.1.4.1.1.2"
+MOVE = SOP_CLASSES[Model.STUDY_ROOT].move
+GET = SOP_CLASSES[Model.STUDY_ROOT].get
+RETRIEVE_SCP_SCRIPT = Path(__file__).parents[1] / "interop" / "pynetdicom_retrieve_scp.py"
+HANG = 60  # seconds: only a hang waits this long
+
+
+def make_study(directory: Path, count: int) -> tuple[str, list[str]]:
+    """``count`` CT files of one new study in ``directory``: (StudyInstanceUID, SOP UIDs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID = "API-" + ds.StudyInstanceUID[-6:]
+    uids = []
+    for number in range(count):
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(directory / f"{number}.dcm", enforce_file_format=True)
+        uids.append(ds.SOPInstanceUID)
+    return ds.StudyInstanceUID, uids
+
+
+def names(paths) -> list[str]:
+    return sorted(Path(p).name for p in paths)
+
+
+# -- pacsbox serve, filled by DCMTK's storescu -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pacs(tmp_path_factory):
+    """`pacsbox serve` knowing AE APITEST at a receive port; a 3-instance study stored in it
+    by DCMTK storescu. Yields (port, receive port, study UID, SOP UIDs, samples)."""
+    root = tmp_path_factory.mktemp("api")
+    port, receive = peers.free_port(), peers.free_port()
+    config = root / "pacsbox.toml"
+    config.write_text(f'[peers.{US}]\nhost = "127.0.0.1"\nport = {receive}\n')
+    study, uids = make_study(root / "study", 3)
+    samples = build_samples(root / "samples")
+    with pacsbox_server(port, "--config", config, data=root / "data") as server:
+        cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, "+sd",
+                             root / "study")  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+        yield port, receive, study, uids, samples
+        assert server.running(), server.output()
+
+
+def test_sync_facade_from_plain_code(pacs, tmp_path):
+    """Plain code: echo, store a file and a Dataset, find as datasets and as dicts, retrieve
+    by C-GET, by C-MOVE with the built-in receiver, and into memory; one association for
+    echo, find and move."""
+    port, receive, study, uids, samples = pacs
+    new = pydicom.dcmread(samples["mr"].path)
+    new.SOPInstanceUID = generate_uid()
+    with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
+        assert client.echo() == 0
+        first = client.async_client._assoc
+        found = client.find(StudyInstanceUID=study)
+        assert client.async_client._assoc is first, "the association was not reused"
+        assert [str(ds.StudyInstanceUID) for ds in found] == [study]
+        assert isinstance(found[0], pydicom.Dataset) and found[0].PatientID
+
+        results = client.store(samples["ct_jpeg_lossless"].path, new)
+        assert [r.ok for r in results] == [True, True], [r.as_dict() for r in results]
+        dicts = client.find(PatientID=str(new.PatientID), as_dict=True)
+        assert {d["StudyInstanceUID"] for d in dicts} >= {str(new.StudyInstanceUID)}
+        assert all(isinstance(d, dict) and isinstance(d["PatientID"], str) for d in dicts)
+        series = client.find(StudyInstanceUID=study, SeriesInstanceUID="", as_dict=True)
+        assert series[0]["Modality"] == "CT"
+
+        got = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "get", method="get")
+        assert got.method == "get" and got.fallback is None
+        assert names(got.files) == sorted(f"CT.{uid}" for uid in uids)
+        assert got.result.completed == 3 and "3 instance(s) received" in got.summary()
+
+        moved = client.retrieve(
+            StudyInstanceUID=study, dest=tmp_path / "move", method="move", port=receive
+        )
+        assert moved.method == "move"
+        assert names(moved.files) == sorted(f"CT.{uid}" for uid in uids)
+        assert all(p.parent == tmp_path / "move" for p in moved.files)
+
+        memory = client.retrieve(SOPInstanceUID=str(new.SOPInstanceUID),
+                                 StudyInstanceUID=str(new.StudyInstanceUID),
+                                 SeriesInstanceUID=str(new.SeriesInstanceUID), dest=None)  # fmt: skip
+        assert memory.files == [] and len(memory) == 1
+        assert memory.datasets[0].SOPInstanceUID == new.SOPInstanceUID
+        assert memory.datasets[0].file_meta.TransferSyntaxUID
+
+        committed = client.commit(*results)
+        assert committed.ok and len(committed.committed) == 2
+
+
+async def test_async_client_progress_and_move_destination_unknown(pacs, tmp_path):
+    port, receive, study, uids, _ = pacs
+    seen = []
+    async with pacsbox.AsyncClient(
+        "127.0.0.1", port, called_ae="PACSBOX", calling_ae=US, receive_port=receive
+    ) as client:
+        moved = await client.retrieve(
+            StudyInstanceUID=study, dest=tmp_path, method="move", on_progress=seen.append
+        )
+        assert names(moved.files) == sorted(f"CT.{uid}" for uid in uids)
+        instance_events = [p for p in seen if p.status is None]
+        assert [p.received for p in instance_events] == [1, 2, 3]
+        assert names(p.path for p in instance_events) == names(moved.files)
+        # an AE title the PACS does not know: typed, and says what to configure
+        stranger = pacsbox.AsyncClient("127.0.0.1", port, called_ae="PACSBOX", calling_ae="NOBODY")
+        with pytest.raises(pacsbox.MoveDestinationUnknownError) as caught:
+            await stranger.retrieve(StudyInstanceUID=study, dest=tmp_path, method="move")
+        await stranger.close()
+        message = str(caught.value)
+        assert "'NOBODY'" in message and "[peers.NOBODY]" in message, message
+
+
+# -- pynetdicom: a PACS without C-GET and without pending responses ----------------------------
+
+
+def retrieve_scp(port: int, files: Path, *options: object) -> peers.PeerProcess:
+    argv = [sys.executable, RETRIEVE_SCP_SCRIPT, "--port", port, "--files", files, *options]
+    return peers.PeerProcess(argv, port, name="pynetdicom_retrieve_scp")
+
+
+def test_auto_falls_back_to_move_and_counts_instances_without_pending(tmp_path):
+    study, uids = make_study(tmp_path / "files", 4)
+    port, receive = peers.free_port(), peers.free_port()
+    seen = []
+    options = ("--no-get", "--no-pending", "--destination", f"{US}=127.0.0.1:{receive}")
+    with (
+        retrieve_scp(port, tmp_path / "files", *options),
+        pacsbox.connect(
+            "127.0.0.1", port, called_ae="RETRIEVE_SCP", calling_ae=US, receive_port=receive
+        ) as client,
+    ):
+        result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out",
+                                 on_progress=seen.append)  # fmt: skip
+    assert result.method == "move" and "C-GET" in result.fallback
+    assert names(result.files) == sorted(f"CT.{uid}" for uid in uids)
+    assert result.result.pending_responses == 0
+    assert [(p.status, p.received) for p in seen] == [(None, n) for n in (1, 2, 3, 4)]
+
+
+def test_get_without_pending_responses_reports_each_instance(tmp_path):
+    study, uids = make_study(tmp_path / "files", 3)
+    port = peers.free_port()
+    seen = []  # the pynetdicom peer sends no pending C-GET-RSP
+    with (
+        retrieve_scp(port, tmp_path / "files", "--no-pending"),
+        pacsbox.connect("127.0.0.1", port, called_ae="RETRIEVE_SCP", calling_ae=US) as client,
+    ):
+        result = client.get(StudyInstanceUID=study, dest=tmp_path / "out",
+                            on_progress=seen.append)  # fmt: skip
+    assert result.method == "get"
+    assert names(result.files) == sorted(f"CT.{uid}" for uid in uids)
+    assert [p.sop_instance_uid for p in seen] == [Path(f).name[3:] for f in result.files]
+    assert [p.received for p in seen] == [1, 2, 3]
+
+
+# -- StorageReceiver ---------------------------------------------------------------------------
+
+
+def test_storage_receiver_in_a_thread_gets_a_dcmtk_push(tmp_path):
+    _, uids = make_study(tmp_path / "files", 3)
+    port = peers.free_port()
+    calls = []
+    with pacsbox.StorageReceiver(
+        tmp_path / "in", port=port, host="127.0.0.1", ae_title="INBOX", on_instance=calls.append
+    ) as receiver:
+        assert receiver.port == port
+        cp = peers.run_dcmtk("storescu", "-aec", "INBOX", "127.0.0.1", port, "+sd",
+                             tmp_path / "files")  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+    assert sorted(c.sop_instance_uid for c in calls) == sorted(uids)
+    assert all(c.path.parent == tmp_path / "in" and c.path.is_file() for c in calls)
+    assert calls[0].read().SOPInstanceUID == calls[0].sop_instance_uid
+    assert receiver.received == calls
+
+
+async def test_storage_receiver_as_a_task_in_memory(tmp_path):
+    _, uids = make_study(tmp_path / "files", 2)
+    calls = []
+    async with pacsbox.StorageReceiver(
+        None, port=0, host="127.0.0.1", on_instance=calls.append
+    ) as receiver:
+        process = await asyncio.create_subprocess_exec(
+            peers.require("storescu"), "127.0.0.1", str(receiver.port), "+sd",
+            str(tmp_path / "files"), env=peers.dcmtk_env(),
+        )  # fmt: skip
+        assert await asyncio.wait_for(process.wait(), HANG) == 0
+    assert sorted(str(c.dataset.SOPInstanceUID) for c in calls) == sorted(uids)
+    assert all(c.path is None for c in calls)
+
+
+def test_storage_receiver_says_when_the_port_is_taken(tmp_path):
+    with pacsbox.StorageReceiver(tmp_path, port=0, host="127.0.0.1") as first:
+        second = pacsbox.StorageReceiver(tmp_path, port=first.port, host="127.0.0.1")
+        with pytest.raises(pacsbox.PacsboxError, match="port=0 lets the system choose"):
+            second.start()
+
+
+# -- SCPs of our own stack that misbehave ------------------------------------------------------
+
+
+def ct_dataset() -> pydicom.Dataset:
+    ds = pydicom.dcmread(pydicom.data.get_testdata_file("CT_small.dcm"))
+    ds.SOPInstanceUID = generate_uid()
+    return ds
+
+
+async def push(port: int, datasets, *, calling: str = "PACS") -> None:
+    """C-STORE ``datasets`` to 127.0.0.1:port on one new association (a C-MOVE's
+    sub-operations)."""
+    rq = build_rq(calling_ae=calling, called_ae=US, proposals=[(CT, UNCOMPRESSED)])
+    async with await Association.connect("127.0.0.1", port, rq) as assoc:
+        context = assoc.context_for(CT)
+        for ds in datasets:
+            raw = encode_identifier(ds, context.transfer_syntax)
+            store = CStoreRQ(
+                message_id=assoc.next_message_id(),
+                affected_sop_class_uid=CT,
+                affected_sop_instance_uid=ds.SOPInstanceUID,
+            )
+            rsp, _ = await assoc.request_one(context.context_id, store, raw)
+            assert rsp.status == 0
+
+
+def response(request, status: int, counts=(None, None, None, None)):
+    remaining, completed, failed, warning = counts
+    rsp_type = CMoveRSP if isinstance(request, CMoveRQ) else CGetRSP
+    return rsp_type(
+        message_id_being_responded_to=request.message_id,
+        status=status,
+        affected_sop_class_uid=request.affected_sop_class_uid,
+        number_of_remaining_suboperations=remaining,
+        number_of_completed_suboperations=completed,
+        number_of_failed_suboperations=failed,
+        number_of_warning_suboperations=warning,
+    )
+
+
+class SuccessFirst(RequestHandler):
+    """C-MOVE: the final Success first, then the C-STOREs, each on an association of its own,
+    all at once (two PACS quirks in one)."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port, self.datasets = port, [ct_dataset() for _ in range(count)]
+        self.tasks: set[asyncio.Task] = set()
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        await assoc.send(context.context_id, response(request, 0, (0, len(self.datasets), 0, 0)))
+        await asyncio.sleep(0.2)  # the client has its final response well before the data
+
+        async def later() -> None:
+            await asyncio.gather(*(push(self.port, [ds]) for ds in self.datasets))
+
+        self.tasks.add(asyncio.ensure_future(later()))
+
+
+class UntilCancelled(RequestHandler):
+    """C-MOVE or C-GET: one instance (with a pending response only if ``pending``), then waits
+    for our C-CANCEL and ends with 0xFE00."""
+
+    def __init__(self, port: int | None = None, pending: bool = False) -> None:
+        self.port, self.pending = port, pending
+        self.cancelled = False
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        ds = ct_dataset()
+        if isinstance(request, CMoveRQ):
+            await push(self.port, [ds])
+        else:
+            store_context = assoc.context_for(CT)
+            store = CStoreRQ(message_id=900, affected_sop_class_uid=CT,
+                             affected_sop_instance_uid=ds.SOPInstanceUID)  # fmt: skip
+            raw = encode_identifier(ds, store_context.transfer_syntax)
+            await assoc.request_one(store_context.context_id, store, raw)
+        if self.pending:
+            await assoc.send(context.context_id, response(request, 0xFF00, (9, 1, 0, 0)))
+        await asyncio.wait_for(assoc.operation(request.message_id).cancelled.wait(), HANG)
+        self.cancelled = True
+        await assoc.send(context.context_id, response(request, 0xFE00, (9, 1, 0, 0)))
+
+
+class FinalStatus(RequestHandler):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        await assoc.send(context.context_id, response(request, self.status, (None, 0, 0, 0)))
+
+
+async def misbehaving(handler: RequestHandler, *, get: bool = False) -> Server:
+    classes = {MOVE, GET, CT} if get else {MOVE}
+    config = ServerConfig(
+        ae_title="PACS",
+        policy=AcceptorPolicy(
+            abstract_syntaxes=frozenset(classes), requestor_may_be_scp=frozenset({CT})
+        ),
+        handlers={CMoveRQ: handler, CGetRQ: handler},
+    )
+    server = Server(config)
+    await server.start("127.0.0.1", 0)
+    return server
+
+
+def client_for(server: Server, receive: int = 0, **options) -> pacsbox.AsyncClient:
+    return pacsbox.AsyncClient(
+        "127.0.0.1", server.port, called_ae="PACS", calling_ae=US, receive_port=receive,
+        receive_host="127.0.0.1", **options,
+    )  # fmt: skip
+
+
+async def test_success_before_the_c_stores_over_several_associations(tmp_path):
+    receive = peers.free_port()
+    handler = SuccessFirst(receive, 3)
+    seen = []
+    async with await misbehaving(handler) as server, client_for(server, receive) as client:
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path,
+                                       on_progress=seen.append)  # fmt: skip
+    assert result.method == "move" and "C-GET" in result.fallback
+    assert names(result.files) == sorted(f"CT.{ds.SOPInstanceUID}" for ds in handler.datasets)
+    assert [p.received for p in seen] == [1, 2, 3]
+
+
+async def test_instances_that_never_come_raise_after_the_settle_timeout(tmp_path):
+    receive = peers.free_port()
+    handler = SuccessFirst(peers.free_port(), 2)  # it sends them elsewhere
+    async with (
+        await misbehaving(handler) as server,
+        client_for(server, receive, settle_timeout=0.5) as client,
+    ):
+        with pytest.raises(pacsbox.IncompleteRetrieveError) as caught:
+            await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move")
+    for task in handler.tasks:
+        task.cancel()
+    message = str(caught.value)
+    assert "reported 2 instance(s) sent" in message and f"port {receive}" in message, message
+    assert caught.value.retrieved.received == 0
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+async def test_cancel_token_from_another_thread(tmp_path, method):
+    receive = peers.free_port()
+    handler = UntilCancelled(receive)
+    token = pacsbox.CancelToken()
+
+    def on_progress(progress) -> None:  # cancels from another thread, as a GUI button would
+        threading.Thread(target=token.cancel).start()
+
+    async with (
+        await misbehaving(handler, get=True) as server,
+        client_for(server, receive) as client,
+    ):
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method=method,
+                                       on_progress=on_progress, cancel=token)  # fmt: skip
+    assert handler.cancelled and result.cancelled and result.result.status == 0xFE00
+    assert result.received == 1 and result.cancelled_by is None
+    assert "cancelled" in result.summary()
+
+
+async def test_raising_in_the_callback_cancels_and_keeps_what_arrived(tmp_path):
+    receive = peers.free_port()
+    handler = UntilCancelled(receive, pending=True)
+
+    class Enough(Exception):
+        pass
+
+    def on_progress(progress) -> None:
+        if progress.status is not None:  # the pending response, after the instance
+            raise Enough("the user pressed Cancel")
+
+    async with (
+        await misbehaving(handler, get=True) as server,
+        client_for(server, receive) as client,
+    ):
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move",
+                                       on_progress=on_progress)  # fmt: skip
+    assert handler.cancelled and result.cancelled
+    assert isinstance(result.cancelled_by, Enough) and result.received == 1
+    assert result.files[0].is_file()
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "words"),
+    [
+        (0xA801, pacsbox.MoveDestinationUnknownError, ["0xA801", f"'{US}'", "port"]),
+        (0xC001, pacsbox.IdentifierError, ["0xC001", "QueryRetrieveLevel", f"'{US}'"]),
+        (0x0120, pacsbox.IdentifierError, ["0x0120", "identifier"]),
+        (0xA702, pacsbox.RetrieveOutOfResourcesError, ["0xA702", "port"]),
+    ],
+)
+async def test_failure_statuses_are_typed_and_say_what_to_do(tmp_path, status, error, words):
+    async with await misbehaving(FinalStatus(status)) as server, client_for(server) as client:
+        with pytest.raises(error) as caught:
+            await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path)
+    message = str(caught.value)
+    assert isinstance(caught.value, pacsbox.RetrieveError) and caught.value.status == status
+    for word in words:
+        assert word.lower() in message.lower(), message
+
+
+def test_keyword_mistakes_are_explained():
+    client = pacsbox.AsyncClient("127.0.0.1", 1, called_ae="PACS")
+    with pytest.raises(ValueError, match="unique key"):
+        asyncio.run(client.retrieve(PatientName="DOE^J"))
+    with pytest.raises(pacsbox.PacsboxError, match="StudyInstanceUID"):
+        asyncio.run(client.find(StudyInstanceUid="1.2"))
+    with pytest.raises(ValueError, match="auto, get, move"):
+        asyncio.run(client.retrieve(StudyInstanceUID="1.2", method="zip"))
+
+
+def test_import_pacsbox_stays_light():
+    import subprocess
+
+    code = "import sys, pacsbox; pacsbox.connect; print('pydicom' in sys.modules)"
+    cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert cp.stdout.strip() == "False", cp.stderr
