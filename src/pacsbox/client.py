@@ -19,18 +19,25 @@ same API for plain code.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PacsboxError
 from .log import log
 from .net.association import Association, RequestHandler, Timeouts
-from .receiver import ReceivedInstance, StorageReceiver, storage_handler
+from .receiver import StorageReceiver, storage_handler
+from .retrieval import (
+    CancelToken,
+    IncompleteRetrieveError,
+    ProgressFeed,
+    Retrieved,
+    finished,
+    watching,
+)
 from .services.qr_models import SOP_CLASSES, Model
 from .services.retrieve_scu import RetrieveError, RetrieveProgress, RetrieveResult
 from .syntaxes import UNCOMPRESSED, ImplicitVRLittleEndian
@@ -67,148 +74,16 @@ DEFAULT_RETURN_KEYS: dict[str, tuple[str, ...]] = {
               "InstanceNumber"),
 }  # fmt: skip
 
+# What an API user can change when a PACS could not send its instances back over C-GET.
+GET_HINT = (
+    "With the Python API: propose the syntax the PACS keeps them in "
+    "(AsyncClient(get_transfer_syntaxes=...)), or retrieve with method='move'."
+)
+
 # Final C-GET statuses meaning "no C-GET here": auto falls back to C-MOVE on them.
 GET_NOT_SUPPORTED = frozenset({0x0122, 0x0211})  # SOP class not supported, unrecognized op
 
 METHODS = ("auto", "get", "move")
-
-
-class CancelToken:
-    """Cancels a retrieve from any thread: ``token.cancel()``. A cancelled retrieve sends
-    C-CANCEL and returns what arrived so far (``Retrieved.cancelled``)."""
-
-    def __init__(self) -> None:
-        self._flag = threading.Event()
-        self._lock = threading.Lock()
-        self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._flag.set()
-            watchers = list(self._watchers)
-        for loop, event in watchers:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
-
-    @property
-    def cancelled(self) -> bool:
-        return self._flag.is_set()
-
-    def _watch(self, event: asyncio.Event) -> None:
-        with self._lock:
-            self._watchers.append((asyncio.get_running_loop(), event))
-            if self._flag.is_set():
-                event.set()
-
-    def _unwatch(self, event: asyncio.Event) -> None:
-        with self._lock:
-            self._watchers = [w for w in self._watchers if w[1] is not event]
-
-
-class IncompleteRetrieveError(RetrieveError):
-    """The PACS reported instances sent that never arrived at the built-in receiver;
-    ``retrieved`` has what did arrive."""
-
-    def __init__(self, message: str, result: RetrieveResult, retrieved: Retrieved) -> None:
-        super().__init__(message, result)
-        self.retrieved = retrieved
-
-
-@dataclass(slots=True)
-class Retrieved:
-    """What ``retrieve`` brought: the instances (files in ``directory``, or data sets in
-    memory), the PACS's final response (``result``) and how it went."""
-
-    method: str  # "get" or "move"
-    directory: Path | None
-    instances: list[ReceivedInstance] = field(default_factory=list)
-    result: RetrieveResult | None = None
-    cancelled: bool = False
-    cancelled_by: BaseException | None = None  # the progress callback's exception, if that
-    error: PacsboxError | None = None  # how a cancelled retrieve ended, if not with 0xFE00
-    fallback: str | None = None  # why auto used C-MOVE
-
-    @property
-    def files(self) -> list[Path]:
-        return [i.path for i in self.instances if i.path is not None]
-
-    @property
-    def datasets(self) -> list[Dataset]:
-        """The instances as pydicom Datasets (read from the files unless kept in memory)."""
-        return [i.read() for i in self.instances]
-
-    @property
-    def received(self) -> int:
-        return len(self.instances)
-
-    def __len__(self) -> int:
-        return len(self.instances)
-
-    def summary(self) -> str:
-        where = f"in {self.directory}" if self.directory is not None else "in memory"
-        text = f"C-{self.method.upper()}: {self.received} instance(s) received {where}"
-        result = self.result
-        if result is not None:
-            counts = ", ".join(
-                f"{name} {'?' if value is None else value}"
-                for name, value in (("completed", result.completed), ("failed", result.failed),
-                                    ("warning", result.warning))
-            )  # fmt: skip
-            text += f"; the PACS said {result.meaning} (0x{result.status:04X}: {counts})"
-        if self.cancelled:
-            why = f" ({self.cancelled_by!r} in on_progress)" if self.cancelled_by else ""
-            text += f"; cancelled{why}"
-        if self.error is not None:
-            text += f"; {self.error}"
-        if self.fallback:
-            text += f"; C-MOVE because {self.fallback}"
-        return text
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-class _Progress:
-    """Feeds the caller's on_progress: pending responses' counters, then one event per
-    instance received (so a PACS without pending responses still shows progress). An
-    exception from the callback cancels the retrieve instead of breaking it."""
-
-    def __init__(self, callback, cancel: asyncio.Event) -> None:
-        self.callback, self.cancel = callback, cancel
-        self.latest: RetrieveProgress | None = None
-        self.instances: list[ReceivedInstance] = []
-        self.error: BaseException | None = None
-
-    def pending(self, progress: RetrieveProgress) -> None:
-        if progress.status is None:  # retrieve_scu's C-GET instance event: ours has the path
-            return
-        self.latest = progress
-        self._emit(replace(progress, received=len(self.instances)))
-
-    def instance(self, instance: ReceivedInstance) -> None:
-        self.instances.append(instance)
-        latest = self.latest
-        counters = (
-            (latest.remaining, latest.completed, latest.failed, latest.warning)
-            if latest is not None
-            else (None, None, None, None)
-        )
-        self._emit(
-            RetrieveProgress(
-                None, *counters, received=len(self.instances),
-                sop_instance_uid=instance.sop_instance_uid, path=instance.path,
-            )
-        )  # fmt: skip
-
-    def _emit(self, progress: RetrieveProgress) -> None:
-        if self.callback is None or self.error is not None:
-            return
-        try:
-            self.callback(progress)
-        except Exception as exc:
-            self.error = exc
-            log.warning("on_progress raised %r: cancelling the retrieve", exc)
-            self.cancel.set()
 
 
 class _GetStorage(RequestHandler):
@@ -468,8 +343,8 @@ class AsyncClient:
 
         identifier, model_ = self._retrieve_identifier(identifier, model, level, keys)
         event = asyncio.Event()
-        progress = _Progress(on_progress, event)
-        with _watching(cancel, event):
+        progress = ProgressFeed(on_progress, event)
+        with watching(cancel, event):
             async with self._serial():
                 assoc = await self._query_association()
                 return await self._cancellable(
@@ -509,9 +384,9 @@ class AsyncClient:
         identifier, model_ = self._retrieve_identifier(identifier, model, level, keys)
         directory = None if dest is None else Path(dest)
         event = asyncio.Event()
-        progress = _Progress(on_progress, event)
+        progress = ProgressFeed(on_progress, event)
         settle = self.settle_timeout if settle_timeout is None else settle_timeout
-        with _watching(cancel, event):
+        with watching(cancel, event):
             async with self._serial():
                 fallback = None
                 if method in ("auto", "get"):
@@ -575,6 +450,10 @@ class AsyncClient:
             if not strict and exc.status in GET_NOT_SUPPORTED and not progress.instances:
                 return f"the PACS answered the C-GET with 0x{exc.status:04X} ({exc.result.meaning})"
             if not event.is_set():
+                retrieved.result = exc.result
+                exc.retrieved = finished(retrieved, progress, event)  # type: ignore[attr-defined]
+                if exc.status == 0xA702 or exc.result.failed:
+                    exc.args = (f"{exc.args[0]} {GET_HINT}",)
                 raise
             retrieved.result, retrieved.error = exc.result, exc
         except PacsboxError as exc:
@@ -584,21 +463,28 @@ class AsyncClient:
         finally:
             self._get_storage.target = None
             handler.close()
-        return _finished(retrieved, progress, event)
+        return finished(retrieved, progress, event)
 
     async def _move_here(self, model, identifier, directory, progress, event, port, settle):
         """C-MOVE to our own AE title, received by a StorageReceiver for this retrieve."""
         from .services.retrieve_scu import move
 
+        port = self.receive_port if port is None else port
         receiver = StorageReceiver(
             directory,
-            port=self.receive_port if port is None else port,
+            port=port,
             host=self.receive_host,
             ae_title=self.calling_ae,
             on_instance=progress.instance,
             timeouts=Timeouts(acse=self.timeouts.acse, idle=self.timeouts.idle),
         )
         await receiver.astart()
+        if port == 0:
+            log.warning(
+                "Receiving the C-MOVE on port %d, chosen by the system: the PACS sends to the "
+                "port it has configured for '%s'; pass port= (or receive_port=) that port",
+                receiver.port, self.calling_ae,
+            )  # fmt: skip
         retrieved = Retrieved("move", directory)
         try:
             assoc = await self._query_association()
@@ -610,6 +496,11 @@ class AsyncClient:
             except RetrieveError as exc:
                 if not event.is_set():
                     exc.args = (f"{exc.args[0]} {self._receiver_hint(receiver, exc)}".rstrip(),)
+                    # what did arrive stays available: the error's ``retrieved``
+                    counted = (exc.result.completed or 0) + (exc.result.warning or 0)
+                    await receiver.settle(counted, settle)
+                    retrieved.result = exc.result
+                    exc.retrieved = finished(retrieved, progress, event)  # type: ignore[attr-defined]
                     raise
                 retrieved.result, retrieved.error = exc.result, exc
             except PacsboxError as exc:
@@ -619,7 +510,7 @@ class AsyncClient:
             result = retrieved.result
             expected = 0 if result is None else (result.completed or 0) + (result.warning or 0)
             arrived = await receiver.settle(expected, settle)
-            _finished(retrieved, progress, event)
+            finished(retrieved, progress, event)
             if not arrived and not retrieved.cancelled and result is not None:
                 raise IncompleteRetrieveError(
                     f"The PACS '{self.called_ae}' reported {expected} instance(s) sent to "
@@ -707,31 +598,6 @@ class AsyncClient:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class _watching:
-    """Connects a CancelToken to the retrieve's asyncio.Event while the block runs."""
-
-    def __init__(self, token: CancelToken | None, event: asyncio.Event) -> None:
-        if token is not None and not isinstance(token, CancelToken):
-            raise TypeError(f"cancel must be a pacsbox.CancelToken, not {type(token).__name__}")
-        self.token, self.event = token, event
-
-    def __enter__(self) -> None:
-        if self.token is not None:
-            self.token._watch(self.event)
-
-    def __exit__(self, *exc) -> None:
-        if self.token is not None:
-            self.token._unwatch(self.event)
-
-
-def _finished(retrieved: Retrieved, progress: _Progress, event: asyncio.Event) -> Retrieved:
-    retrieved.instances = list(progress.instances)
-    retrieved.cancelled = event.is_set() or bool(retrieved.result and retrieved.result.cancelled)
-    retrieved.cancelled_by = progress.error
-    log.info("%s", retrieved.summary())
-    return retrieved
-
-
 def _find_level(keys: dict[str, Any]) -> str:
     for key, level in LEVEL_OF_KEY[:2]:
         if key in keys:
@@ -784,6 +650,7 @@ def _write_dataset(ds: Dataset, path: Path) -> Path:
 
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
+        ds = copy.copy(ds)  # the caller's data set keeps its (missing) meta
         meta = FileMetaDataset(meta or FileMetaDataset())
         meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"  # explicit VR little endian
         ds.file_meta = meta

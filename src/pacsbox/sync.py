@@ -16,7 +16,8 @@ import asyncio
 import threading
 from typing import Any
 
-from .client import AsyncClient, Retrieved
+from .client import AsyncClient
+from .retrieval import Retrieved
 
 # How long close() waits for the loop's thread to end (a hang, not a pace).
 THREAD_STOP_TIMEOUT = 30.0

@@ -99,8 +99,16 @@ def test_sync_facade_from_plain_code(pacs, tmp_path):
         assert all(isinstance(d, dict) and isinstance(d["PatientID"], str) for d in dicts)
         series = client.find(StudyInstanceUID=study, SeriesInstanceUID="", as_dict=True)
         assert series[0]["Modality"] == "CT"
+        identifier = pydicom.Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        identifier.StudyInstanceUID, identifier.PatientName = study, ""
+        (match,) = client.find(identifier)  # a Dataset is sent as it is: no keys added
+        assert match.StudyInstanceUID == study and "PatientName" in match
+        assert "StudyDate" not in match and "StudyDate" in found[0]
 
-        got = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "get", method="get")
+        identifier = pydicom.Dataset()
+        identifier.QueryRetrieveLevel, identifier.StudyInstanceUID = "STUDY", study
+        got = client.retrieve(identifier, dest=tmp_path / "get", method="get")
         assert got.method == "get" and got.fallback is None
         assert names(got.files) == sorted(f"CT.{uid}" for uid in uids)
         assert got.result.completed == 3 and "3 instance(s) received" in got.summary()
@@ -419,6 +427,7 @@ async def test_raising_in_the_callback_cancels_and_keeps_what_arrived(tmp_path):
         (0xC001, pacsbox.IdentifierError, ["0xC001", "QueryRetrieveLevel", f"'{US}'"]),
         (0x0120, pacsbox.IdentifierError, ["0x0120", "identifier"]),
         (0xA702, pacsbox.RetrieveOutOfResourcesError, ["0xA702", "port"]),
+        (0xB000, pacsbox.SubOperationsFailedError, ["0xB000", "did not reach"]),
     ],
 )
 async def test_failure_statuses_are_typed_and_say_what_to_do(tmp_path, status, error, words):
@@ -427,6 +436,7 @@ async def test_failure_statuses_are_typed_and_say_what_to_do(tmp_path, status, e
             await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path)
     message = str(caught.value)
     assert isinstance(caught.value, pacsbox.RetrieveError) and caught.value.status == status
+    assert caught.value.retrieved.received == 0  # what did arrive stays available
     for word in words:
         assert word.lower() in message.lower(), message
 
