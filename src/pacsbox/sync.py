@@ -42,6 +42,12 @@ class Client:
         if self._loop.is_closed():
             coroutine.close()
             raise RuntimeError("this pacsbox client is closed; connect() again")
+        if threading.current_thread() is self._thread:  # it would wait for itself forever
+            coroutine.close()
+            raise RuntimeError(
+                "a pacsbox client was called from its own callback (on_progress runs in the "
+                "client's thread); call it after the operation returns, or use a CancelToken"
+            )
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result()

@@ -457,3 +457,22 @@ def test_import_pacsbox_stays_light():
     code = "import sys, pacsbox; pacsbox.connect; print('pydicom' in sys.modules)"
     cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert cp.stdout.strip() == "False", cp.stderr
+
+
+def test_the_readme_example_runs(pacs, tmp_path):
+    port, receive, study, _, samples = pacs
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    for old, new in (
+        ('"pacs.example.org", 11112', f'"127.0.0.1", {port}'),
+        ('called_ae="PACS", calling_ae="ME"', f'called_ae="PACSBOX", calling_ae="{US}"'),
+        ('"ct.dcm", "study-folder/"', f'"{samples["ct"].path}", "{samples["rtplan"].path}"'),
+        ('PatientName="DOE^J*"', f'StudyInstanceUID="{study}"'),
+        ('dest="./study"', f'dest="{tmp_path}"'),
+        ("port=11113", f"port={receive}"),
+    ):
+        assert old in code, old
+        code = code.replace(old, new)
+    namespace = {"a_pydicom_dataset": pydicom.dcmread(samples["mr"].path)}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["study"].received == 3 and len(namespace["study"].files) == 3
