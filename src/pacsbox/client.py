@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import PacsboxError
 from .log import log
 from .net.association import Association, RequestHandler, Timeouts
-from .receiver import StorageReceiver, storage_handler
+from .receiver import ReceivedInstance, StorageReceiver, storage_handler
 from .retrieval import (
     CancelToken,
     IncompleteRetrieveError,
@@ -206,11 +206,12 @@ class AsyncClient:
         return self._assoc
 
     async def _query_association(self) -> Association:
-        """Verification, C-FIND, C-MOVE and Storage Commitment on one association."""
+        """Verification, C-FIND (study and patient root, worklist), C-MOVE and Storage
+        Commitment on one association."""
         classes = [VERIFICATION]
         for model in (Model.STUDY_ROOT, Model.PATIENT_ROOT):
             classes += [SOP_CLASSES[model].find, SOP_CLASSES[model].move]  # type: ignore[list-item]
-        classes.append(STORAGE_COMMITMENT)
+        classes += [SOP_CLASSES[Model.WORKLIST].find, STORAGE_COMMITMENT]
         proposals = [(c, (ImplicitVRLittleEndian,) if c == VERIFICATION else UNCOMPRESSED)
                      for c in classes]  # fmt: skip
         return await self._association(proposals, [(c, None) for c in classes])
@@ -254,9 +255,11 @@ class AsyncClient:
     # -- storage -------------------------------------------------------------------------------
 
     async def store(self, *items: str | os.PathLike | Dataset, recurse: bool = True):
-        """C-STORE files, folders (recursively) and pydicom Datasets; returns a StoreResult
-        per file (``ok``, ``status``, ``error`` say how each went; nothing raises for one
-        file). Datasets are written with pydicom to temporary files and sent like files."""
+        """C-STORE files, folders (recursively), pydicom Datasets and what ``retrieve``
+        received (ReceivedInstance); returns a StoreResult per file (``ok``, ``status``,
+        ``error`` say how each went; nothing raises for one file). Datasets are written with
+        pydicom to temporary files and sent like files (their StoreResult's ``path`` is that
+        file, removed once store returns)."""
         from .services.storage_scu import (
             batches,
             content_proposals,
@@ -268,13 +271,16 @@ class AsyncClient:
         paths: list[Any] = []
         datasets: list[tuple[int, Dataset]] = []
         for item in items:
+            if isinstance(item, ReceivedInstance):
+                item = item.path or item.dataset
             if isinstance(item, str | os.PathLike):
                 paths.append(item)
             elif hasattr(item, "SOPInstanceUID"):
                 datasets.append((len(paths) + len(datasets), item))  # type: ignore[arg-type]
             else:
                 raise TypeError(
-                    f"store() takes paths, folders and pydicom Datasets, not {type(item).__name__}"
+                    f"store() takes paths, folders, pydicom Datasets and received instances, "
+                    f"not {type(item).__name__}"
                 )
         with tempfile.TemporaryDirectory(prefix="pacsbox-store-") as temp:
             written = [_write_dataset(ds, Path(temp) / f"{n}.dcm") for n, ds in datasets]

@@ -126,6 +126,7 @@ def test_sync_facade_from_plain_code(pacs, tmp_path):
         assert memory.files == [] and len(memory) == 1
         assert memory.datasets[0].SOPInstanceUID == new.SOPInstanceUID
         assert memory.datasets[0].file_meta.TransferSyntaxUID
+        assert client.store(*memory.instances)[0].ok  # what was received can be sent on
 
         committed = client.commit(*results)
         assert committed.ok and len(committed.committed) == 2
