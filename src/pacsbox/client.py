@@ -80,7 +80,8 @@ GET_HINT = (
     "(AsyncClient(get_transfer_syntaxes=...)), or retrieve with method='move'."
 )
 
-# Final C-GET statuses meaning "no C-GET here": auto falls back to C-MOVE on them.
+# Final C-GET statuses meaning "no C-GET here": auto falls back to C-MOVE on them (and on
+# a GET context refused, or an association aborted on the C-GET before any instance).
 GET_NOT_SUPPORTED = frozenset({0x0122, 0x0211})  # SOP class not supported, unrecognized op
 
 METHODS = ("auto", "get", "move")
@@ -421,7 +422,7 @@ class AsyncClient:
     async def _get(self, model, identifier, directory, progress, event, *, strict: bool):
         """C-GET; a Retrieved, or (auto only) the reason to fall back to C-MOVE."""
         from .services.retrieve_scu import get, get_storage_classes
-        from .ul.diagnosis import NoAcceptedContextError
+        from .ul.diagnosis import AssociationAbortedError, NoAcceptedContextError
         from .ul.pdu import RoleSelection
 
         get_classes = [SOP_CLASSES[m].get for m in (Model.STUDY_ROOT, Model.PATIENT_ROOT)]
@@ -463,6 +464,10 @@ class AsyncClient:
                 raise
             retrieved.result, retrieved.error = exc.result, exc
         except PacsboxError as exc:
+            # Orthanc aborts a C-GET from a modality without AllowGet: a refusal as well
+            aborted = isinstance(exc.__cause__, AssociationAbortedError)
+            if not strict and aborted and not progress.instances and not event.is_set():
+                return "the PACS aborted the association on the C-GET"
             if not event.is_set():
                 raise
             retrieved.error = exc

@@ -197,6 +197,34 @@ def test_get_without_pending_responses_reports_each_instance(tmp_path):
     assert [p.received for p in seen] == [1, 2, 3]
 
 
+# -- Orthanc: C-GET where the modality may, C-MOVE where it may not -------------------------
+
+
+def test_orthanc_get_and_auto_move_where_get_is_not_allowed(tmp_path):
+    study, uids = make_study(tmp_path / "files", 2)
+    receive = peers.free_port()
+    modalities = {
+        "getter": {"AET": "APIGET", "Host": "127.0.0.1", "Port": peers.free_port()},
+        "mover": {"AET": US, "Host": "127.0.0.1", "Port": receive, "AllowGet": False},
+    }
+    expected = sorted(f"CT.{uid}" for uid in uids)
+    with peers.OrthancServer(tmp_path / "orthanc", modalities=modalities) as orthanc:
+        cp = peers.run_dcmtk("storescu", "-aec", "ORTHANC", "127.0.0.1", orthanc.dicom_port,
+                             "+sd", tmp_path / "files")  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+        address = ("127.0.0.1", orthanc.dicom_port)
+        with pacsbox.connect(*address, called_ae="ORTHANC", calling_ae="APIGET") as client:
+            got = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "get")
+        assert got.method == "get" and names(got.files) == expected
+        with pacsbox.connect(
+            *address, called_ae="ORTHANC", calling_ae=US, receive_port=receive
+        ) as client:
+            moved = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "move")
+        # Orthanc aborts a C-GET from a modality without AllowGet: auto moves instead
+        assert moved.method == "move" and "aborted" in moved.fallback
+        assert names(moved.files) == expected
+
+
 # -- StorageReceiver ---------------------------------------------------------------------------
 
 
