@@ -563,6 +563,13 @@ class AsyncClient:
                         "aborting the association", self.cancel_timeout,
                     )  # fmt: skip
                     assoc.abort()
+                    try:
+                        return await task
+                    except PacsboxError as exc:
+                        raise PacsboxError(
+                            f"The PACS did not answer our C-CANCEL within {self.cancel_timeout} "
+                            "s (cancel_timeout); the association was aborted."
+                        ) from exc
             return await task
         finally:
             watcher.cancel()

@@ -327,10 +327,10 @@ class SuccessFirst(RequestHandler):
 
 class UntilCancelled(RequestHandler):
     """C-MOVE or C-GET: one instance (with a pending response only if ``pending``), then waits
-    for our C-CANCEL and ends with 0xFE00."""
+    for our C-CANCEL and ends with 0xFE00 (or, without ``answer``, never ends)."""
 
-    def __init__(self, port: int | None = None, pending: bool = False) -> None:
-        self.port, self.pending = port, pending
+    def __init__(self, port: int | None = None, pending: bool = False, answer: bool = True):
+        self.port, self.pending, self.answer = port, pending, answer
         self.cancelled = False
 
     async def handle(self, assoc, context, request, dataset) -> None:
@@ -347,6 +347,9 @@ class UntilCancelled(RequestHandler):
             await assoc.send(context.context_id, response(request, 0xFF00, (9, 1, 0, 0)))
         await asyncio.wait_for(assoc.operation(request.message_id).cancelled.wait(), HANG)
         self.cancelled = True
+        if not self.answer:  # a PACS that ignores C-CANCEL and never ends
+            await asyncio.wait_for(asyncio.shield(assoc.closed), HANG)
+            return
         await assoc.send(context.context_id, response(request, 0xFE00, (9, 1, 0, 0)))
 
 
@@ -447,6 +450,20 @@ async def test_raising_in_the_callback_cancels_and_keeps_what_arrived(tmp_path):
     assert handler.cancelled and result.cancelled
     assert isinstance(result.cancelled_by, Enough) and result.received == 1
     assert result.files[0].is_file()
+
+
+async def test_a_pacs_that_ignores_c_cancel_is_aborted_after_cancel_timeout(tmp_path):
+    receive = peers.free_port()
+    handler = UntilCancelled(receive, answer=False)
+    token = pacsbox.CancelToken()
+    async with (
+        await misbehaving(handler) as server,
+        client_for(server, receive, cancel_timeout=0.5) as client,
+    ):
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move",
+                                       on_progress=lambda p: token.cancel(), cancel=token)  # fmt: skip
+    assert handler.cancelled and result.cancelled and result.result is None
+    assert result.received == 1 and "did not answer our C-CANCEL" in str(result.error)
 
 
 @pytest.mark.parametrize(
