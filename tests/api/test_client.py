@@ -197,6 +197,27 @@ def test_get_without_pending_responses_reports_each_instance(tmp_path):
     assert [p.received for p in seen] == [1, 2, 3]
 
 
+# -- DCMTK's dcmqrscp: the seed tutorial's PACS ----------------------------------------------
+
+
+def test_dcmtk_dcmqrscp_move_with_pending_counters_and_get(tmp_path):
+    from tests.interop.test_retrieve_scu import dcmtk_dcmqrscp
+
+    study, uids = make_study(tmp_path / "files", 3)
+    expected = sorted(f"CT.{uid}" for uid in uids)
+    seen = []
+    with dcmtk_dcmqrscp(tmp_path, files=[tmp_path / "files"]) as (server, acme1):
+        options = {"called_ae": "ACME_STORE", "calling_ae": "ACME1", "receive_port": acme1}
+        with pacsbox.connect("localhost", server.port, **options) as client:
+            moved = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "move",
+                                    method="move", on_progress=seen.append)  # fmt: skip
+            got = client.get(StudyInstanceUID=study, dest=tmp_path / "get")
+    assert names(moved.files) == expected and names(got.files) == expected
+    pending = [p for p in seen if p.status == 0xFF00]
+    assert pending and all(p.total == 3 for p in pending), seen
+    assert [p.received for p in seen if p.status is None] == [1, 2, 3]
+
+
 # -- Orthanc: C-GET where the modality may, C-MOVE where it may not -------------------------
 
 
