@@ -443,8 +443,14 @@ class AsyncClient:
             reason = f"the PACS did not accept the {model.value} root C-GET SOP class"
         elif not any(c.requestor_is_scp for c in assoc.contexts.values()):
             reason = "the PACS accepted no storage context with us as SCP (role selection)"
-        if reason is not None and not strict:
-            return reason
+        if reason is not None:
+            if not strict:
+                return reason
+            raise PacsboxError(
+                f"C-GET is not possible here: {reason}. Retrieve with method='auto' or "
+                f"method='move' (a C-MOVE to our AE title '{self.calling_ae}', received by "
+                "the built-in receiver; the PACS must know that AE title and port)."
+            )
         handler = storage_handler(directory, progress.instance)
         retrieved = Retrieved("get", directory)
         self._get_storage.target = handler

@@ -131,6 +131,13 @@ def test_sync_facade_from_plain_code(pacs, tmp_path):
         committed = client.commit(*results)
         assert committed.ok and len(committed.committed) == 2
 
+        # a plain C-MOVE to another AE: here a StorageReceiver of ours at that AE's port
+        inbox = tmp_path / "inbox"
+        with pacsbox.StorageReceiver(inbox, port=receive, host="127.0.0.1", ae_title=US) as rx:
+            result = client.move(US, StudyInstanceUID=study)
+        assert result.completed == 3 and result.status == 0
+        assert sorted(i.sop_instance_uid for i in rx.received) == sorted(uids)
+
 
 async def test_async_client_progress_and_move_destination_unknown(pacs, tmp_path):
     port, receive, study, uids, _ = pacs
@@ -173,6 +180,8 @@ def test_auto_falls_back_to_move_and_counts_instances_without_pending(tmp_path):
             "127.0.0.1", port, called_ae="RETRIEVE_SCP", calling_ae=US, receive_port=receive
         ) as client,
     ):
+        with pytest.raises(pacsbox.PacsboxError, match="method='auto' or method='move'"):
+            client.get(StudyInstanceUID=study, dest=tmp_path / "out")
         result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out",
                                  on_progress=seen.append)  # fmt: skip
     assert result.method == "move" and "C-GET" in result.fallback
