@@ -86,6 +86,10 @@ GET_NOT_SUPPORTED = frozenset({0x0122, 0x0211})  # SOP class not supported, unre
 
 METHODS = ("auto", "get", "move")
 
+# The models proposed on our associations (the retired patient/study only one too: DCMTK's
+# dcmqrscp still serves it).
+RETRIEVE_MODELS = (Model.STUDY_ROOT, Model.PATIENT_ROOT, Model.PATIENT_STUDY_ONLY)
+
 
 class _GetStorage(RequestHandler):
     """The C-STORE handler of our associations: during a C-GET it is the retrieve's storage
@@ -210,7 +214,7 @@ class AsyncClient:
         """Verification, C-FIND (study and patient root, worklist), C-MOVE and Storage
         Commitment on one association."""
         classes = [VERIFICATION]
-        for model in (Model.STUDY_ROOT, Model.PATIENT_ROOT):
+        for model in RETRIEVE_MODELS:
             classes += [SOP_CLASSES[model].find, SOP_CLASSES[model].move]  # type: ignore[list-item]
         classes += [SOP_CLASSES[Model.WORKLIST].find, STORAGE_COMMITMENT]
         proposals = [(c, (ImplicitVRLittleEndian,) if c == VERIFICATION else UNCOMPRESSED)
@@ -425,7 +429,7 @@ class AsyncClient:
         from .ul.diagnosis import AssociationAbortedError, NoAcceptedContextError
         from .ul.pdu import RoleSelection
 
-        get_classes = [SOP_CLASSES[m].get for m in (Model.STUDY_ROOT, Model.PATIENT_ROOT)]
+        get_classes = [SOP_CLASSES[m].get for m in RETRIEVE_MODELS]
         storage = get_storage_classes(room=128 - len(get_classes) - 1)
         proposals = [(c, UNCOMPRESSED) for c in get_classes]
         proposals += [(c, self.get_transfer_syntaxes) for c in storage]

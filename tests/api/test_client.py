@@ -94,6 +94,9 @@ def test_sync_facade_from_plain_code(pacs, tmp_path):
 
         results = client.store(samples["ct_jpeg_lossless"].path, new)
         assert [r.ok for r in results] == [True, True], [r.as_dict() for r in results]
+        storing = client.async_client._assoc
+        assert storing is not first and client.echo() == 0
+        assert client.async_client._assoc is storing  # the store association echoes too
         dicts = client.find(PatientID=str(new.PatientID), as_dict=True)
         assert {d["StudyInstanceUID"] for d in dicts} >= {str(new.StudyInstanceUID)}
         assert all(isinstance(d, dict) and isinstance(d["PatientID"], str) for d in dicts)
