@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +59,13 @@ LEVEL_OF_KEY: tuple[tuple[str, str], ...] = (
     ("SeriesInstanceUID", "SERIES"),
     ("StudyInstanceUID", "STUDY"),
     ("PatientID", "PATIENT"),
+)
+
+# Python dates and times as matching values, most specific type first (datetime is a date).
+DATE_FORMS: tuple[tuple[type, str], ...] = (
+    (datetime.datetime, "%Y%m%d%H%M%S"),
+    (datetime.date, "%Y%m%d"),
+    (datetime.time, "%H%M%S"),
 )
 
 # What find() asks back at each level when the caller names no return keys of their own.
@@ -656,8 +664,9 @@ def _value_text(value: Any) -> str:
         return ""
     if isinstance(value, list | tuple):
         return "\\".join(_value_text(v) for v in value)
-    if hasattr(value, "strftime") and not isinstance(value, str):
-        return value.strftime("%Y%m%d" if not hasattr(value, "hour") else "%Y%m%d%H%M%S")
+    for kind, form in DATE_FORMS:  # DA, DT, TM as DICOM writes them (PS3.5 6.2)
+        if isinstance(value, kind):
+            return value.strftime(form)
     return str(value)
 
 

@@ -545,6 +545,22 @@ def test_keyword_mistakes_are_explained():
         asyncio.run(client.retrieve(StudyInstanceUID="1.2", method="zip"))
 
 
+def test_keyword_values_become_an_identifier():
+    import datetime
+
+    from pacsbox.client import _identifier
+
+    ds = _identifier(
+        {"StudyDate": datetime.date(2024, 1, 2), "StudyTime": datetime.time(1, 2, 3),
+         "ModalitiesInStudy": ["CT", "MR"], "PatientName": None},
+        "STUDY", ("PatientName", "StudyInstanceUID"),
+    )  # fmt: skip
+    assert (ds.StudyDate, ds.StudyTime, list(ds.ModalitiesInStudy)) == (
+        "20240102", "010203", ["CT", "MR"],
+    )  # fmt: skip
+    assert ds.QueryRetrieveLevel == "STUDY" and ds.PatientName == "" and "StudyInstanceUID" in ds
+
+
 def test_import_pacsbox_stays_light():
     import subprocess
 
