@@ -159,6 +159,8 @@ async def test_async_client_progress_and_move_destination_unknown(pacs, tmp_path
         instance_events = [p for p in seen if p.status is None]
         assert [p.received for p in instance_events] == [1, 2, 3]
         assert names(p.path for p in instance_events) == names(moved.files)
+        memory = await client.retrieve(StudyInstanceUID=study, dest=None, method="move")
+        assert sorted(str(ds.SOPInstanceUID) for ds in memory.datasets) == sorted(uids)
         # an AE title the PACS does not know: typed, and says what to configure
         stranger = pacsbox.AsyncClient("127.0.0.1", port, calling_ae="NOBODY", **local)
         with pytest.raises(pacsbox.MoveDestinationUnknownError) as caught:
