@@ -502,6 +502,27 @@ async def test_raising_in_the_callback_cancels_and_keeps_what_arrived(tmp_path):
     assert result.files[0].is_file()
 
 
+async def test_a_cancelled_task_aborts_the_association_and_frees_the_port(tmp_path):
+    """What Ctrl-C does to the sync facade's call: the retrieve's task is cancelled."""
+    receive = peers.free_port()
+    arrived = asyncio.Event()
+    async with (
+        await misbehaving(UntilCancelled(receive)) as server,
+        client_for(server, receive) as client,
+    ):
+        task = asyncio.ensure_future(
+            client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move",
+                            on_progress=lambda p: arrived.set())
+        )  # fmt: skip
+        await asyncio.wait_for(arrived.wait(), HANG)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client._assoc.closed.done()
+        async with pacsbox.StorageReceiver(tmp_path, port=receive, host="127.0.0.1"):
+            pass  # the built-in receiver let go of its port
+
+
 async def test_a_pacs_that_ignores_c_cancel_is_aborted_after_cancel_timeout(tmp_path):
     receive = peers.free_port()
     handler = UntilCancelled(receive, answer=False)
