@@ -2,13 +2,14 @@
 retrieve SCU tests (a test peer only).
 
     python tests/interop/pynetdicom_retrieve_scp.py --port N --files DIR
-        [--aet RETRIEVE_SCP] [--destination AE=host:port ...] [--no-pending]
+        [--aet RETRIEVE_SCP] [--destination AE=host:port ...] [--no-pending] [--no-get]
 
 Study Root and Patient Root MOVE and GET; an identifier matches on the unique keys it gives
 (PatientID, StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID), nothing else. A move
 destination not given with --destination is answered 0xA801, as PS3.4 says. ``--no-pending``
 drops every pending C-MOVE-RSP / C-GET-RSP, as some PACS do (the final response still has
-the counters). Listens on 127.0.0.1 only; stops on SIGTERM/SIGINT.
+the counters). ``--no-get`` supports C-MOVE only (the GET contexts are refused, as PACS
+without C-GET do). Listens on 127.0.0.1 only; stops on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=Path, required=True)
     parser.add_argument("--destination", action="append", default=[])
     parser.add_argument("--no-pending", action="store_true")
+    parser.add_argument("--no-get", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -113,15 +115,19 @@ def main(argv: list[str] | None = None) -> int:
 
     ae = AE(ae_title=args.aet)
     ae.add_supported_context(Verification)
-    for model in (
+    models = [
         PatientRootQueryRetrieveInformationModelMove,
         StudyRootQueryRetrieveInformationModelMove,
-        PatientRootQueryRetrieveInformationModelGet,
-        StudyRootQueryRetrieveInformationModelGet,
-    ):
+    ]
+    if not args.no_get:
+        models += [
+            PatientRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelGet,
+        ]
+    for model in models:
         ae.add_supported_context(model)
     # C-GET: the storage classes come back with the roles reversed
-    for context in StoragePresentationContexts:
+    for context in StoragePresentationContexts if not args.no_get else ():
         ae.add_supported_context(
             context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True
         )

@@ -70,7 +70,8 @@ def dcmtk_status_words(status: int) -> str:
 class RetrieveProgress:
     """Where a retrieve stands. ``status`` is the pending response's (None after an instance
     received); the counters are the PACS's latest (None until it sends any); ``received``
-    counts the instances received on this association (C-GET)."""
+    counts the instances received (on this association for C-GET; ``AsyncClient.retrieve``
+    counts those of its C-MOVE receiver too)."""
 
     status: int | None
     remaining: int | None
@@ -79,6 +80,7 @@ class RetrieveProgress:
     warning: int | None
     received: int = 0
     sop_instance_uid: str | None = None  # the instance just received
+    path: object | None = None  # its file (pacsbox.AsyncClient.retrieve), if it has one
 
     @property
     def total(self) -> int | None:
