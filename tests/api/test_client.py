@@ -609,3 +609,40 @@ def test_the_readme_example_runs(pacs, tmp_path):
     namespace = {"a_pydicom_dataset": pydicom.dcmread(samples["mr"].path)}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["study"].received == 3 and len(namespace["study"].files) == 3
+
+
+def _readme_block(index: int) -> str:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    return readme.split("## Python API", 1)[1].split("```python\n")[index].split("```", 1)[0]
+
+
+def test_the_readme_move_and_store_with_a_progress_bar_runs(pacs, tmp_path):
+    port, receive, study, _, _ = pacs
+    code = _readme_block(2)
+    for old, new in (
+        ('"pacs.example.org", 11112', f'"127.0.0.1", {port}'),
+        ('called_ae="PACS", calling_ae="ME"', f'called_ae="PACSBOX", calling_ae="{US}"'),
+        ('dest="./study"', f'dest="{tmp_path}"'),
+        ("port=11113", f"port={receive}"),
+    ):
+        assert old in code, old
+        code = code.replace(old, new)
+    namespace = {"uid": study}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["done"].received == 3
+
+
+def test_the_readme_receiver_runs(tmp_path):
+    code = _readme_block(3)
+    old = 'input(f"receiving on port {receiver.port}; press Enter to stop\\n")'
+    assert old in code
+    code = code.replace(old, "push(receiver.port)")
+    code = code.replace('"./incoming"', f'"{tmp_path}"').replace("port=11113", "port=0")
+    samples = build_samples(tmp_path / "samples")
+
+    def push(port: int) -> None:
+        cp = peers.run_dcmtk("storescu", "-aec", "ME", "127.0.0.1", port, samples["ct"].path)
+        assert cp.returncode == 0, cp.stderr
+
+    exec(compile(code, "README.md", "exec"), {"push": push})
+    assert (tmp_path / samples["ct"].stored_name).is_file()
