@@ -135,3 +135,44 @@ def test_pacsbox_stgcmtscu_against_orthanc(tmp_path, samples):
             assert json.load(response)["CountInstances"] == 1
     assert "1 of 2 instance(s) committed" in cp.stderr, cp.stderr
     assert cp.returncode == 1
+
+
+def test_orthanc_as_scu_against_pacsbox(tmp_path, samples):
+    """Orthanc asks pacsbox serve for commitment (REST: /modalities/pacs/storage-commitment)
+    and releases at once; pacsbox reports on a new association to Orthanc's configured port."""
+    import time
+
+    port, orthanc_port = peers.free_port(), peers.free_port()
+    config = tmp_path / "pacs.toml"
+    config.write_text(f'[peers.ORTHANC]\nhost = "127.0.0.1"\nport = {orthanc_port}\n')
+    modalities = {"pacs": {"AET": "PACSBOX", "Host": "127.0.0.1", "Port": port,
+                           "AllowStorageCommitment": True}}  # fmt: skip
+    with (
+        pacsbox_server(port, "--config", config, data=tmp_path / "data") as server,
+        peers.OrthancServer(tmp_path / "orthanc", dicom_port=orthanc_port,
+                            modalities=modalities) as orthanc,
+    ):  # fmt: skip
+        store(port, samples["ct"].path)
+        instances = [
+            {"SOPClassUID": samples[n].sop_class_uid, "SOPInstanceUID": samples[n].sop_instance_uid}
+            for n in ("ct", "rtplan")
+        ]
+        request = urllib.request.Request(
+            f"{orthanc.url}/modalities/pacs/storage-commitment",
+            data=json.dumps({"DicomInstances": instances, "Timeout": 30}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request) as response:
+            job = json.load(response)
+        for _ in range(300):  # bounded: the report arrives on Orthanc's DICOM port
+            with urllib.request.urlopen(orthanc.url + job["Path"]) as response:
+                report = json.load(response)
+            if report.get("Status") != "Pending":
+                break
+            time.sleep(0.1)
+        log = server.output()
+    assert [i["SOPInstanceUID"] for i in report["Success"]] == [samples["ct"].sop_instance_uid]
+    assert [(i["SOPInstanceUID"], i["FailureReason"]) for i in report["Failures"]] == [
+        (samples["rtplan"].sop_instance_uid, 0x0112)
+    ]
+    assert '"ORTHANC -> PACSBOX"' in log and "Storage Commitment report sent" in log
