@@ -646,3 +646,49 @@ def test_the_readme_receiver_runs(tmp_path):
 
     exec(compile(code, "README.md", "exec"), {"push": push})
     assert (tmp_path / samples["ct"].stored_name).is_file()
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_cancel_midway_against_pacsbox_serve(tmp_path, method):
+    """A real archive (pending responses after every sub-operation) and a 60-instance study:
+    the token is set after the 5th instance; the retrieve ends Cancelled with what arrived."""
+    port, receive = peers.free_port(), peers.free_port()
+    config = tmp_path / "pacsbox.toml"
+    config.write_text(f'[peers.{US}]\nhost = "127.0.0.1"\nport = {receive}\n')
+    study, _ = make_study(tmp_path / "study", 60)
+    token = pacsbox.CancelToken()
+
+    def on_progress(progress) -> None:
+        if progress.received >= 5:
+            token.cancel()
+
+    with pacsbox_server(port, "--config", config, "--pending-interval", "0",
+                        data=tmp_path / "data"):  # fmt: skip
+        cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, "+sd",
+                             tmp_path / "study")  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+        with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
+            result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out",
+                                     method=method, port=receive, on_progress=on_progress,
+                                     cancel=token)  # fmt: skip
+    assert result.cancelled and result.result.status == 0xFE00, result.summary()
+    assert 5 <= result.received < 60 and len(result.files) == result.received
+
+
+def test_cancel_midway_against_dcmtk_dcmqrscp(tmp_path):
+    from tests.interop.test_retrieve_scu import dcmtk_dcmqrscp
+
+    study, _ = make_study(tmp_path / "files", 60)
+    token = pacsbox.CancelToken()
+
+    def on_progress(progress) -> None:
+        if progress.received >= 5:
+            token.cancel()
+
+    with dcmtk_dcmqrscp(tmp_path, files=[tmp_path / "files"]) as (server, acme1):
+        options = {"called_ae": "ACME_STORE", "calling_ae": "ACME1", "receive_port": acme1}
+        with pacsbox.connect("localhost", server.port, **options) as client:
+            result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "move",
+                                     method="move", on_progress=on_progress, cancel=token)  # fmt: skip
+    assert result.cancelled, result.summary()
+    assert 5 <= result.received < 60
