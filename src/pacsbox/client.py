@@ -597,10 +597,14 @@ class AsyncClient:
 
     # -- storage commitment --------------------------------------------------------------------
 
-    async def commit(self, *items: Any, timeout: float = 60) -> CommitmentResult:
+    async def commit(
+        self, *items: Any, timeout: float = 60, port: int | None = None
+    ) -> CommitmentResult:
         """Storage Commitment (N-ACTION) for files, folders, Datasets, StoreResults (what
         ``store`` returned) or (SOP Class UID, SOP Instance UID) pairs; waits up to
-        ``timeout`` s for the report on this association."""
+        ``timeout`` s for the report: on this association, or with ``port`` on a new one the
+        PACS opens to us there (the association is released once the N-ACTION is answered;
+        the PACS must know our calling AE title at this host and port)."""
         from .services.commitment import request_commitment
         from .services.storage_scu import find_files, scan
 
@@ -626,9 +630,34 @@ class AsyncClient:
             raise ValueError("commit() needs at least one instance (a file, Dataset or pair)")
         async with self._serial():
             assoc = await self._query_association()
-            return await request_commitment(
-                assoc, dict.fromkeys(references), self._reports, timeout=timeout
+            if port is None:
+                return await request_commitment(
+                    assoc, dict.fromkeys(references), self._reports, timeout=timeout
+                )
+            from .dimse import NEventReportRQ
+            from .net.server import Server, ServerConfig
+            from .services.commitment import STORAGE_COMMITMENT as COMMITMENT
+            from .ul.negotiation import AcceptorPolicy
+
+            listener = Server(
+                ServerConfig(
+                    ae_title=self.calling_ae,
+                    policy=AcceptorPolicy(
+                        abstract_syntaxes=frozenset({COMMITMENT}),
+                        transfer_syntaxes=UNCOMPRESSED,
+                        requestor_may_be_scp=frozenset({COMMITMENT}),
+                    ),
+                    handlers={NEventReportRQ: self._reports},
+                )
             )
+            await listener.start("0.0.0.0", port)
+            try:
+                return await request_commitment(
+                    assoc, dict.fromkeys(references), self._reports, timeout=timeout,
+                    wait_on_association=False,
+                )  # fmt: skip
+            finally:
+                await listener.close()
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -692,3 +692,13 @@ def test_cancel_midway_against_dcmtk_dcmqrscp(tmp_path):
                                      method="move", on_progress=on_progress, cancel=token)  # fmt: skip
     assert result.cancelled, result.summary()
     assert 5 <= result.received < 60
+
+
+def test_commit_with_the_report_on_a_new_association(pacs):
+    port, receive, _, uids, _ = pacs
+    with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
+        same = client.commit(*[(CT, uid) for uid in uids])
+        anew = client.commit(*[(CT, uid) for uid in uids], port=receive)
+        assert client.echo() == 0  # the released association is replaced on the next call
+    assert same.same_association and not anew.same_association
+    assert sorted(u for _, u in anew.committed) == sorted(uids) and not anew.failed
