@@ -19,7 +19,7 @@ from tests.storage_data import build_samples
 
 pytestmark = pytest.mark.e2e
 
-SENDERS, FILES_PER_SENDER, ROUNDS = 4, 120, 2
+SENDERS, FILES_PER_SENDER, ROUNDS = 4, 250, 4
 
 
 def make_files(source: Path, directory: Path, count: int) -> list[Path]:
