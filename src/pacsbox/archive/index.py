@@ -655,40 +655,39 @@ class Index:
     def _study(
         self, conn: Connection, v: HeaderValues, new: dict, patient_fk: int
     ) -> tuple[int, tuple]:
-        key = {"uid": v.study_instance_uid}
-        stored = conn.execute(_SELECT_STUDY, key).first()
-        if stored is None:
-            created = conn.execute(self._insert_study, {**new, "patient_fk": patient_fk}).first()
-            if created is not None:
-                return created.id, tuple(new[name] for name in _STUDY_ATTRIBUTES)
-            stored = conn.execute(_SELECT_STUDY, key).one()
-        changes = _changes(stored[2:], new, _STUDY_ATTRIBUTES)
-        if stored.patient_fk != patient_fk:
-            changes["patient_fk"] = patient_fk  # the latest instance names the patient
-        if changes:
-            conn.execute(update(studies).where(studies.c.id == stored.id).values(changes))
-            if "patient_fk" in changes:
-                self._prune(conn, Level.PATIENT, stored.patient_fk)
-        return stored.id, _merged(stored[2:], changes, _STUDY_ATTRIBUTES)
+        return self._child(conn, Level.STUDY, v.study_instance_uid, new, patient_fk)
 
     def _series(
         self, conn: Connection, v: HeaderValues, new: dict, study_fk: int
     ) -> tuple[int, tuple]:
-        key = {"uid": v.series_instance_uid}
-        stored = conn.execute(_SELECT_SERIES, key).first()
+        return self._child(conn, Level.SERIES, v.series_instance_uid, new, study_fk)
+
+    def _child(
+        self, conn: Connection, level: Level, uid: str, new: dict, parent_fk: int
+    ) -> tuple[int, tuple]:
+        """The study or series row of ``uid`` under ``parent_fk``, created or updated; a row
+        that names another parent follows the latest instance (a study to its patient, a
+        series UID reused in another study), and the parent it left is pruned if empty."""
+        table, parent_key, _ = _HIERARCHY[level]
+        select_stored, insert, names = (
+            (_SELECT_STUDY, self._insert_study, _STUDY_ATTRIBUTES)
+            if level is Level.STUDY
+            else (_SELECT_SERIES, self._insert_series, _SERIES_ATTRIBUTES)
+        )
+        stored = conn.execute(select_stored, {"uid": uid}).first()
         if stored is None:
-            created = conn.execute(self._insert_series, {**new, "study_fk": study_fk}).first()
+            created = conn.execute(insert, {**new, parent_key.name: parent_fk}).first()
             if created is not None:
-                return created.id, tuple(new[name] for name in _SERIES_ATTRIBUTES)
-            stored = conn.execute(_SELECT_SERIES, key).one()
-        changes = _changes(stored[2:], new, _SERIES_ATTRIBUTES)
-        if stored.study_fk != study_fk:
-            changes["study_fk"] = study_fk  # a series UID reused in another study: follow it
+                return created.id, tuple(new[name] for name in names)
+            stored = conn.execute(select_stored, {"uid": uid}).one()  # a concurrent insert won
+        changes = _changes(stored[2:], new, names)
+        if stored[1] != parent_fk:
+            changes[parent_key.name] = parent_fk
         if changes:
-            conn.execute(update(series).where(series.c.id == stored.id).values(changes))
-            if "study_fk" in changes:
-                self._prune(conn, Level.STUDY, stored.study_fk)
-        return stored.id, _merged(stored[2:], changes, _SERIES_ATTRIBUTES)
+            conn.execute(update(table).where(table.c.id == stored.id).values(changes))
+            if parent_key.name in changes:
+                self._prune(conn, Level(level + 1), stored[1])
+        return stored.id, _merged(stored[2:], changes, names)
 
     # --- removing --------------------------------------------------------------------------
     # Each level locks the parent row, then looks at its children with a fresh statement: on
