@@ -634,22 +634,9 @@ class AsyncClient:
                 return await request_commitment(
                     assoc, dict.fromkeys(references), self._reports, timeout=timeout
                 )
-            from .dimse import NEventReportRQ
-            from .net.server import Server, ServerConfig
-            from .services.commitment import STORAGE_COMMITMENT as COMMITMENT
-            from .ul.negotiation import AcceptorPolicy
+            from .services.commitment import report_listener
 
-            listener = Server(
-                ServerConfig(
-                    ae_title=self.calling_ae,
-                    policy=AcceptorPolicy(
-                        abstract_syntaxes=frozenset({COMMITMENT}),
-                        transfer_syntaxes=UNCOMPRESSED,
-                        requestor_may_be_scp=frozenset({COMMITMENT}),
-                    ),
-                    handlers={NEventReportRQ: self._reports},
-                )
-            )
+            listener = report_listener(self.calling_ae, self._reports)
             await listener.start("0.0.0.0", port)
             try:
                 return await request_commitment(

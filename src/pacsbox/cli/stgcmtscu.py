@@ -42,16 +42,15 @@ async def run(args) -> int:
     from ..dimse import NEventReportRQ
     from ..net.association import Association, Timeouts
     from ..net.requestor import build_rq
-    from ..net.server import Server, ServerConfig
     from ..services.commitment import (
         FAILURE_REASONS,
         STORAGE_COMMITMENT,
         CommitmentReports,
+        report_listener,
         request_commitment,
     )
     from ..services.storage_scu import find_files, scan
     from ..syntaxes import UNCOMPRESSED
-    from ..ul.negotiation import AcceptorPolicy
 
     infos, skipped = scan(find_files(args.files, recurse=args.recurse))
     if not infos:
@@ -67,18 +66,7 @@ async def run(args) -> int:
     reports = CommitmentReports()
     listener = None
     if args.listen is not None:
-        listener = Server(
-            ServerConfig(
-                ae_title=args.aetitle,
-                policy=AcceptorPolicy(
-                    abstract_syntaxes=frozenset({STORAGE_COMMITMENT}),
-                    transfer_syntaxes=UNCOMPRESSED,
-                    requestor_may_be_scp=frozenset({STORAGE_COMMITMENT}),
-                ),
-                handlers={NEventReportRQ: reports},
-                timeouts=timeouts,
-            )
-        )
+        listener = report_listener(args.aetitle, reports, timeouts)
         await listener.start(args.listen_host, args.listen)
         log.info("Listening for the report on port %d", listener.port)
     rq = build_rq(

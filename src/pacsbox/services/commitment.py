@@ -267,6 +267,27 @@ class StorageCommitmentSCP(RequestHandler):
             task.cancel()
 
 
+def report_listener(ae_title: str, reports: CommitmentReports, timeouts: Timeouts | None = None):
+    """A Server (not started) that takes Storage Commitment reports the SCP sends on a new
+    association, as that SOP class's SCU (the SCP asks for the SCP role: PS3.4 J.3.3)."""
+    from ..dimse import NEventReportRQ
+    from ..net.server import Server, ServerConfig
+    from ..ul.negotiation import AcceptorPolicy
+
+    return Server(
+        ServerConfig(
+            ae_title=ae_title,
+            policy=AcceptorPolicy(
+                abstract_syntaxes=frozenset({STORAGE_COMMITMENT}),
+                transfer_syntaxes=UNCOMPRESSED,
+                requestor_may_be_scp=frozenset({STORAGE_COMMITMENT}),
+            ),
+            handlers={NEventReportRQ: reports},
+            timeouts=timeouts or Timeouts(),
+        )
+    )
+
+
 def with_commitment(policy):
     """``policy`` (an AcceptorPolicy) that also accepts the Storage Commitment Push Model."""
     import dataclasses
