@@ -290,14 +290,7 @@ def report_listener(ae_title: str, reports: CommitmentReports, timeouts: Timeout
 
 def with_commitment(policy):
     """``policy`` (an AcceptorPolicy) that also accepts the Storage Commitment Push Model."""
-    import dataclasses
-
-    classes = policy.abstract_syntaxes
-    return dataclasses.replace(
-        policy,
-        abstract_syntaxes=None if classes is None else classes | {STORAGE_COMMITMENT},
-        transfer_syntaxes_for={**policy.transfer_syntaxes_for, STORAGE_COMMITMENT: UNCOMPRESSED},
-    )
+    return policy.serving({STORAGE_COMMITMENT}, UNCOMPRESSED)
 
 
 # -- SCU --------------------------------------------------------------------------------------

@@ -165,27 +165,17 @@ def with_query(policy, *, retrieve: bool = True):
     """``policy`` (an AcceptorPolicy) that also accepts the archive's C-FIND (and C-MOVE and
     C-GET) SOP classes in the uncompressed syntaxes, and lets a C-GET requestor be the SCP of
     every storage class its C-STOREs come back on (PS3.4 C.4.3.1, role selection)."""
-    import dataclasses
-
     from ..sopclasses import storage_sop_classes
     from .qr_models import GET_MODELS, MOVE_MODELS
 
-    added = set(FIND_SOP_CLASSES)
-    extended = dict.fromkeys(FIND_SOP_CLASSES, FIND_EXTENDED)
-    if retrieve:
-        retrieving = {uid for uid, model in {**MOVE_MODELS, **GET_MODELS}.items()}
-        added |= retrieving
-        extended.update(dict.fromkeys(retrieving, RETRIEVE_EXTENDED))
-    classes = policy.abstract_syntaxes
-    return dataclasses.replace(
-        policy,
-        abstract_syntaxes=None if classes is None else classes | added,
-        transfer_syntaxes_for={
-            **policy.transfer_syntaxes_for,
-            **dict.fromkeys(added, FIND_SYNTAXES),
-        },
-        extended_negotiation={**policy.extended_negotiation, **extended},
-        requestor_may_be_scp=policy.requestor_may_be_scp | storage_sop_classes()
-        if retrieve
-        else policy.requestor_may_be_scp,
+    policy = policy.serving(
+        FIND_SOP_CLASSES, FIND_SYNTAXES, extended=dict.fromkeys(FIND_SOP_CLASSES, FIND_EXTENDED)
     )
+    if not retrieve:
+        return policy
+    retrieving = set(MOVE_MODELS) | set(GET_MODELS)
+    return policy.serving(
+        retrieving, FIND_SYNTAXES,
+        extended=dict.fromkeys(retrieving, RETRIEVE_EXTENDED),
+        requestor_may_be_scp=storage_sop_classes(),
+    )  # fmt: skip

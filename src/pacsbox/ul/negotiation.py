@@ -66,6 +66,29 @@ class AcceptorPolicy:
     requestor_may_be_scp: frozenset[str] = frozenset()
     extended_negotiation: dict[str, bytes] = field(default_factory=dict)
 
+    def serving(
+        self,
+        classes: Iterable[str],
+        syntaxes: tuple[str, ...],
+        *,
+        extended: dict[str, bytes] | None = None,
+        requestor_may_be_scp: Iterable[str] = (),
+    ) -> AcceptorPolicy:
+        """This policy plus ``classes`` in ``syntaxes`` (and their extended negotiation, and
+        SOP classes whose SCP role a requestor may take): a new policy, this one unchanged."""
+        classes = frozenset(classes)
+        ours = self.abstract_syntaxes
+        return AcceptorPolicy(
+            abstract_syntaxes=None if ours is None else ours | classes,
+            transfer_syntaxes=self.transfer_syntaxes,
+            transfer_syntaxes_for={
+                **self.transfer_syntaxes_for,
+                **dict.fromkeys(classes, syntaxes),
+            },
+            requestor_may_be_scp=self.requestor_may_be_scp | frozenset(requestor_may_be_scp),
+            extended_negotiation={**self.extended_negotiation, **(extended or {})},
+        )
+
     def syntaxes_for(self, abstract_syntax: str) -> tuple[str, ...] | None:
         """Our preference order for this SOP class, or None if we do not support it."""
         if self.abstract_syntaxes is not None and abstract_syntax not in self.abstract_syntaxes:
