@@ -104,6 +104,18 @@ def report_failure(exc: BaseException) -> None:
     pblog.log.critical(str(exc))
 
 
+def network_timeouts(args):
+    """The Timeouts of DCMTK's -to, -ta, -td and -ts options (add_network_options)."""
+    from ..net.association import Timeouts
+
+    return Timeouts(
+        connect=getattr(args, "timeout", None),
+        acse=args.acse_timeout,
+        dimse=getattr(args, "dimse_timeout", None),
+        idle=args.socket_timeout or None,
+    )
+
+
 def run_tool(parser: argparse.ArgumentParser, run, argv: list[str]) -> int:
     """Parse, set up logging, run the tool's coroutine; failures become DCMTK-style lines."""
     import asyncio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..log import log
-from ..net.association import Association, Timeouts
+from ..net.association import Association
 from ..net.requestor import build_rq
 from ..services.verification import VERIFICATION, echo
 from ..syntaxes import (
@@ -22,6 +22,7 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
+    network_timeouts,
     run_tool,
 )
 
@@ -65,12 +66,7 @@ async def run(args) -> int:
         proposals=[(VERIFICATION, syntaxes)] * args.propose_pc,
         max_pdu_length=args.max_pdu,
     )
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     assoc = await Association.connect(args.peer, args.port, rq, timeouts=timeouts)
     failed = 0
     try:

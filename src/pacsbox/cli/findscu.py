@@ -25,6 +25,7 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
+    network_timeouts,
     positive_int,
     run_tool,
 )
@@ -154,7 +155,7 @@ def _show_in_log(args) -> bool:
 
 
 async def run(args) -> int:
-    from ..net.association import Association, Timeouts
+    from ..net.association import Association
     from ..net.requestor import build_rq
     from ..services.find_scu import (
         MODEL_NAMES,
@@ -177,12 +178,7 @@ async def run(args) -> int:
         proposals=[find_proposal(model, scu_proposal(args))],  # type: ignore[arg-type]
         max_pdu_length=args.max_pdu,
     )
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     try:
         assoc = await Association.connect(args.peer, args.port, rq, timeouts=timeouts)
     except NoAcceptedContextError as exc:

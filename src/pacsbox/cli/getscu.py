@@ -14,10 +14,10 @@ import sys
 from ..dimse import CStoreRQ
 from ..errors import PacsboxError
 from ..log import log
-from ..net.association import Association, Timeouts
+from ..net.association import Association
 from ..net.requestor import build_rq
 from ..services.retrieve_scu import RetrieveError, get, get_negotiation
-from .common import run_tool
+from .common import network_timeouts, run_tool
 from .retrieve_common import (
     Cancelling,
     ProgressDisplay,
@@ -93,12 +93,7 @@ async def run(args) -> int:
         max_pdu_length=args.max_pdu,
         role_selections=roles,
     )
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     received = [0]
     scp = StorageSCP(
         args.output_directory,

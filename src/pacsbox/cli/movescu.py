@@ -20,7 +20,7 @@ from ..net.association import Association, Timeouts
 from ..net.requestor import build_rq
 from ..services.qr_models import SOP_CLASSES
 from ..services.retrieve_scu import RetrieveError, move
-from .common import run_tool
+from .common import network_timeouts, run_tool
 from .retrieve_common import (
     Cancelling,
     ProgressDisplay,
@@ -219,12 +219,7 @@ async def run(args) -> int:
         proposals=[(SOP_CLASSES[args.model].move, SCU_PROPOSALS[args.propose])],
         max_pdu_length=args.max_pdu,
     )
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     display = ProgressDisplay("Retrieving (C-MOVE)")
     receiver = Receiver(args, display.instance_received) if args.listen_port is not None else None
     failed = False

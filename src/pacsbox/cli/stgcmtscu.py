@@ -16,7 +16,13 @@ from __future__ import annotations
 import sys
 
 from ..log import log
-from .common import DcmtkArgumentParser, add_general_options, add_network_options, run_tool
+from .common import (
+    DcmtkArgumentParser,
+    add_general_options,
+    add_network_options,
+    network_timeouts,
+    run_tool,
+)
 
 
 def parser() -> DcmtkArgumentParser:
@@ -40,7 +46,7 @@ def parser() -> DcmtkArgumentParser:
 
 async def run(args) -> int:
     from ..dimse import NEventReportRQ
-    from ..net.association import Association, Timeouts
+    from ..net.association import Association
     from ..net.requestor import build_rq
     from ..services.commitment import (
         FAILURE_REASONS,
@@ -57,12 +63,7 @@ async def run(args) -> int:
         log.critical("No DICOM file among the input (%d skipped)", len(skipped))
         return 1
     references = list(dict.fromkeys((i.sop_class_uid, i.sop_instance_uid) for i in infos))
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     reports = CommitmentReports()
     listener = None
     if args.listen is not None:

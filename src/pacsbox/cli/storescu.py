@@ -14,7 +14,7 @@ from contextlib import aclosing, nullcontext
 from pathlib import Path
 
 from ..log import log
-from ..net.association import Association, Timeouts
+from ..net.association import Association
 from ..net.requestor import build_rq
 from ..services.storage_scu import (
     FALLBACKS,
@@ -32,6 +32,7 @@ from .common import (
     DcmtkArgumentParser,
     add_general_options,
     add_network_options,
+    network_timeouts,
     pdu_size,
     run_tool,
 )
@@ -98,12 +99,7 @@ async def run(args) -> int:
     if not infos:
         log.critical("No DICOM file to send among %d input file(s)", len(paths))
         return 1
-    timeouts = Timeouts(
-        connect=args.timeout,
-        acse=args.acse_timeout,
-        dimse=args.dimse_timeout,
-        idle=args.socket_timeout or None,
-    )
+    timeouts = network_timeouts(args)
     progress = _progress(len(infos) * args.repeat)
     halted = False
     with progress or nullcontext():
