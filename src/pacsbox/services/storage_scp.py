@@ -70,6 +70,18 @@ _FILE_MODE = 0o666  # open() applies the umask, as for any file the user creates
 _PID = os.getpid()
 _SEQUENCE = itertools.count()
 
+
+def _forked() -> None:
+    """A worker process forked by `pacsbox serve --workers` names its temp files by its own
+    pid, not its parent's: otherwise the workers' names collide (each collision costs a
+    failed O_EXCL open)."""
+    global _PID
+    _PID = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 HEAD_BYTES = 1 << 16  # the start of each data set is kept in memory to parse its header
 
 
