@@ -30,9 +30,14 @@ LEVELS = {
 
 
 class DcmtkFormatter(logging.Formatter):
+    """``I: message``; with a ``tag`` (a worker process's, see tag_lines) ``I: [tag] message``."""
+
+    tag = ""
+
     def format(self, record: logging.LogRecord) -> str:
         letter = _LETTERS.get(record.levelno, "?")
-        return "\n".join(f"{letter}: {line}" for line in record.getMessage().split("\n"))
+        lead = f"{letter}: [{self.tag}] " if self.tag else f"{letter}: "
+        return "\n".join(lead + line for line in record.getMessage().split("\n"))
 
 
 def configure(level: int, stream=None) -> None:
@@ -42,3 +47,9 @@ def configure(level: int, stream=None) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def tag_lines(tag: str) -> None:
+    """Start every line of pacsbox's log with ``[tag]`` (after the level letter): which of
+    several worker processes writing to one stderr said it."""
+    DcmtkFormatter.tag = tag

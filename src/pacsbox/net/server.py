@@ -36,6 +36,9 @@ RJ_LOCAL_LIMIT = AAssociateRJ(
     RejectResult.REJECTED_TRANSIENT, RejectSource.SERVICE_PROVIDER_PRESENTATION, 2
 )
 
+# Connections the kernel queues before we accept them: a burst of senders is not refused.
+LISTEN_BACKLOG = 256
+
 
 @dataclass(slots=True)
 class ServerConfig:
@@ -75,10 +78,20 @@ class Server:
     async def start(self, host: str = "0.0.0.0", port: int = 11112) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._new_association, host, port, reuse_address=True, backlog=256
+            self._new_association, host, port, reuse_address=True, backlog=LISTEN_BACKLOG
         )
         for sock in self._server.sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def start_on(self, sock: socket.socket) -> None:
+        """Accept on ``sock``, a socket bound and listening already: the one listening
+        socket that `pacsbox serve --workers` shares between its worker processes
+        (pacsbox.cli.workers). Each process accepts on it when its event loop is free."""
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._new_association, sock=sock, backlog=LISTEN_BACKLOG
+        )
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
