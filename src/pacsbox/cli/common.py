@@ -118,15 +118,20 @@ def network_timeouts(args):
 
 def run_tool(parser: argparse.ArgumentParser, run, argv: list[str]) -> int:
     """Parse, set up logging, run the tool's coroutine; failures become DCMTK-style lines."""
+    args = parser.parse_args(argv)
+    configure_logging(args)
+    return run_coroutine(run(args))
+
+
+def run_coroutine(coroutine) -> int:
+    """Run a tool's coroutine on a new event loop; failures become DCMTK-style lines."""
     import asyncio
 
     from ..errors import PacsboxError
 
-    args = parser.parse_args(argv)
-    configure_logging(args)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(run(args))
+            return runner.run(coroutine)
     except (PacsboxError, ValueError) as exc:
         report_failure(exc)
         return 1
@@ -146,14 +151,24 @@ def _loop_factory():
     return None
 
 
-async def serve_until_stopped(server, host: str, port: int, on_listening=None) -> int:
-    """Listen, call ``on_listening(server)``, serve until SIGINT/SIGTERM, then close."""
+async def serve_until_stopped(
+    server, host: str, port: int, on_listening=None, *, sock=None, parent_pipe=None
+) -> int:
+    """Listen, call ``on_listening(server)``, serve until SIGINT/SIGTERM, then close.
+
+    A worker of `pacsbox serve --workers` (pacsbox.cli.workers) passes ``sock``, the
+    listening socket its parent bound, and ``parent_pipe``, a descriptor that reaches end of
+    file when the parent is gone: then it stops too, as on SIGTERM.
+    """
     import asyncio
     import contextlib
     import signal
 
     try:
-        await server.start(host, port)
+        if sock is not None:
+            await server.start_on(sock)
+        else:
+            await server.start(host, port)
     except OSError as exc:
         pblog.log.critical(
             "Cannot listen on %s:%d: %s. Is another DICOM server using that port? "
@@ -170,7 +185,17 @@ async def serve_until_stopped(server, host: str, port: int, on_listening=None) -
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if parent_pipe is not None:
+        loop.add_reader(parent_pipe, _parent_gone, loop, parent_pipe, stop)
     await stop.wait()
     pblog.log.info("Shutting down")
     await server.close()
     return 0
+
+
+def _parent_gone(loop, pipe: int, stop) -> None:
+    """The supervisor never writes to the pipe: readable means end of file, the supervisor
+    exited or was killed. Without it this worker would serve on, unsupervised."""
+    loop.remove_reader(pipe)
+    pblog.log.warning("The supervising pacsbox serve process is gone: stopping this worker")
+    stop.set()

@@ -3,7 +3,8 @@
 A Verification and Storage SCP that keeps what it receives under the data folder (default
 ./pacs-data) and indexes it (SQLite there, or PostgreSQL). What it runs with comes from
 serve's defaults, then the ``--config`` file (``pacsbox.config.native``), then the flags;
-``--print-config`` shows the result. docs/archive.md says how to run it.
+``--print-config`` shows the result. With ``--workers N`` it runs as N processes on one port
+(``pacsbox.cli.workers``). docs/archive.md says how to run it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import replace
 
+from .. import log as pblog
 from ..config.native import ON_DUPLICATE, NativeConfigError, ServeConfig, dumps, load
 from ..log import log
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
     add_general_options,
+    configure_logging,
     pdu_size,
-    run_tool,
+    run_coroutine,
     serve_until_stopped,
 )
 from .syntax_options import add_scp_syntax_options
@@ -37,6 +41,7 @@ FLAG_KEYS = {
     "socket_timeout": ("server.idle_timeout", "--socket-timeout"),
     "require_called_aet": ("server.require_called_ae", "--require-called-aet"),
     "pending_interval": ("server.pending_interval", "--pending-interval"),
+    "workers": ("server.workers", "--workers"),
     "data": ("storage.data", "--data"),
     "on_duplicate": ("storage.on_duplicate", "--on-duplicate"),
     "max_dataset_size": ("storage.max_dataset_size", "--max-dataset-size"),
@@ -70,7 +75,12 @@ def parser() -> DcmtkArgumentParser:
         "--db", metavar="URL",
         help="index database: postgresql://user@host/db (default: sqlite in the --data folder)",
     )  # fmt: skip
-    p.add_argument("--max-associations", type=int, help="simultaneous associations (default: 32)")
+    p.add_argument("--max-associations", type=int,
+                   help="simultaneous associations (default: 32); with --workers N, each "
+                        "worker takes ceil(limit / N) of them")  # fmt: skip
+    p.add_argument("--workers", metavar="N",
+                   help="serve with N processes on one port, one CPU each ('auto': one per "
+                        "CPU; default 1, this process alone)")  # fmt: skip
     p.add_argument(
         "-pdu",
         "--max-pdu",
@@ -165,7 +175,9 @@ def server_config(config: ServeConfig, index):
     )
 
 
-async def run(args) -> int:
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(args)
     try:
         config = effective_config(args)
     except NativeConfigError as exc:
@@ -175,30 +187,87 @@ async def run(args) -> int:
         sources = ["defaults", *([str(config.source)] if config.source else []), "flags"]
         print(dumps(config, comment=f"pacsbox serve: {' < '.join(sources)}"), end="")
         return 0
-    from ..archive import Index
-    from ..net.server import Server
-
-    data = config.storage.data
-    (data / "files").mkdir(parents=True, exist_ok=True)
-    url = config.database_url
-    try:
-        index = Index.open(url)
-    except Exception as exc:
-        where = "[database] url in " + str(config.source) if config.database.url else "--db"
-        log.critical("Cannot open the index at %s: %s (check %s)", _safe(url), exc, where)
-        return 1
+    (config.storage.data / "files").mkdir(parents=True, exist_ok=True)
     for peer in config.peers.values():
         log.info("known peer %s at %s:%d", peer.ae_title, peer.host, peer.port)
+    if config.server.workers > 1:
+        return serve_with_workers(config)
+    return run_coroutine(serve(config, announce=True))
+
+
+async def serve(config: ServeConfig, *, announce: bool, sock=None, parent_pipe=None) -> int:
+    """Open the index and serve until stopped (``announce``: print the banner once
+    listening); a worker passes the listening socket and its parent's pipe."""
+    from ..net.server import Server
+
+    index = open_index(config)
+    if index is None:
+        return 1
+    url = config.database_url
     try:
         return await serve_until_stopped(
             Server(server_config(config, index)), config.server.host, config.server.port,
-            lambda server: banner(config, server, url),
+            (lambda server: banner(config, server.port, url)) if announce else None,
+            sock=sock, parent_pipe=parent_pipe,
         )  # fmt: skip
     finally:
         index.close()
 
 
-def banner(config: ServeConfig, server, url: str) -> None:
+def open_index(config: ServeConfig):
+    """The Index (its schema created or upgraded), or None once the reason is logged."""
+    from ..archive import Index
+
+    url = config.database_url
+    try:
+        return Index.open(url)
+    except Exception as exc:
+        where = "[database] url in " + str(config.source) if config.database.url else "--db"
+        log.critical("Cannot open the index at %s: %s (check %s)", _safe(url), exc, where)
+        return None
+
+
+def serve_with_workers(config: ServeConfig) -> int:
+    """`--workers N`: bind the port here, then N forked workers accept on it
+    (pacsbox.cli.workers says why fork and why one shared socket)."""
+    from .workers import Supervisor, listening_socket, per_worker
+
+    server = config.server
+    # Here, before any fork: the schema is created or upgraded once, and a database that
+    # cannot be opened stops serve with the reason instead of a crash loop of workers. The
+    # Index is closed (its engine disposed) before the first fork: no worker inherits a
+    # connection.
+    index = open_index(config)
+    if index is None:
+        return 1
+    index.close()
+    try:
+        sock = listening_socket(server.host, server.port)
+    except OSError as exc:
+        log.critical(
+            "Cannot listen on %s:%d: %s. Is another DICOM server using that port? "
+            "Pick another port.", server.host, server.port, exc.strerror or exc,
+        )  # fmt: skip
+        return 1
+    worker_config = replace(
+        config,
+        server=replace(
+            server, max_associations=per_worker(server.max_associations, server.workers)
+        ),
+    )
+
+    def worker(number: int, sock, parent_pipe: int) -> int:
+        pblog.tag_lines(f"worker {number}, pid {os.getpid()}")
+        return run_coroutine(
+            serve(worker_config, announce=False, sock=sock, parent_pipe=parent_pipe)
+        )
+
+    with sock:
+        banner(config, sock.getsockname()[1], config.database_url, workers=server.workers)
+        return Supervisor(server.workers, sock, worker).run()
+
+
+def banner(config: ServeConfig, port: int, url: str, *, workers: int = 1) -> None:
     data = config.storage.data.resolve()
     aet = config.server.ae_title
     # after `make serve` pacsbox is in .venv/bin, not on PATH: show the command that works
@@ -206,18 +275,20 @@ def banner(config: ServeConfig, server, url: str) -> None:
     if not shutil.which("pacsbox"):
         exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
     source = f"Configuration: {config.source}\n" if config.source else ""
+    processes = ""
+    if workers > 1:
+        from .workers import per_worker
+
+        each = per_worker(config.server.max_associations, workers)
+        processes = f"{workers} worker processes on this port, up to {each} associations each.\n"
     print(
-        f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query/Retrieve).\n"
-        f"{source}"
+        f"pacsbox serving as AE '{aet}' on port {port} (Verification, Storage, Query/Retrieve).\n"
+        f"{processes}{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
-        f"Test it with:  {exe} echoscu -aec {aet} localhost {server.port}   "
-        f"(or DCMTK: echoscu -aec {aet} localhost {server.port})",
+        f"Test it with:  {exe} echoscu -aec {aet} localhost {port}   "
+        f"(or DCMTK: echoscu -aec {aet} localhost {port})",
         flush=True,
     )
-
-
-def main(argv: list[str]) -> int:
-    return run_tool(parser(), run, argv)
 
 
 def _safe(url: str) -> str:

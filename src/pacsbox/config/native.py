@@ -5,7 +5,7 @@ The file has these sections, every key optional (the defaults are serve's zero c
 
     [server]             ae_title, host, port, max_associations, max_pdu, acse_timeout,
                          dimse_timeout, idle_timeout, require_called_ae, calling_ae_titles,
-                         pending_interval
+                         pending_interval, workers
     [storage]            data (received files under data/files, the SQLite index in data/),
                          on_duplicate, max_dataset_size
     [database]           url (sqlite:///... or postgresql://...; default: SQLite in data/)
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -77,6 +78,9 @@ class ServerSettings:
     require_called_ae: bool = False
     calling_ae_titles: tuple[str, ...] = ()  # accepted calling AE titles; empty: any
     pending_interval: float = 0.5  # C-MOVE/C-GET: seconds between pending responses (0: each)
+    # processes accepting on the port (1: this process alone); max_associations is shared
+    # out between them, ceil(max_associations / workers) each (pacsbox.cli.workers)
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,25 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+MAX_WORKERS = 64
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (taskset and cgroup pinning included): what
+    ``workers = "auto"`` stands for."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _workers(value: Any) -> int:
+    if value == "auto":
+        return min(available_cpus(), MAX_WORKERS)
+    if isinstance(value, str) and value.isdigit():  # the command line's --workers 2
+        value = int(value)
+    return _integer(1, MAX_WORKERS)(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _Invalid
@@ -341,6 +364,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, _Key]]] = {
         "require_called_ae": _Key(_boolean, "true or false"),
         "calling_ae_titles": _Key(_ae_titles, 'an array of AE titles, e.g. ["CT1", "MR2"] ([]: any)'),
         "pending_interval": _Key(_interval, "seconds, 0 or more (0: after every sub-operation)"),
+        "workers": _Key(_workers, f'an integer from 1 to {MAX_WORKERS}, or "auto" (one per CPU)'),
     }),
     "storage": (StorageSettings, {
         "data": _Key(_path, 'a folder, e.g. "/var/lib/pacsbox"'),

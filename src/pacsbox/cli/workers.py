@@ -1,0 +1,238 @@
+"""`pacsbox serve --workers N`: N worker processes accepting on one listening socket, and the
+parent that binds it, starts them, restarts one that dies and stops them all.
+
+Why processes: one event loop runs on one CPU, and a C-STORE costs Python work (PDU parsing,
+the header read, the index transaction). Several senders at once gain nothing from one loop;
+N loops in N processes use N CPUs. Each worker opens its own Index (its own engine and
+connections): SQLite's writers queue on BEGIN IMMEDIATE and the busy timeout, PostgreSQL's on
+row locks, as for several `pacsbox serve` processes sharing one index (docs/archive.md).
+
+Why one shared socket, not SO_REUSEPORT: the kernel hashes each connection to one of the
+SO_REUSEPORT sockets whatever that process is doing, so two of four senders may well land on
+one worker while another idles. With one socket every worker's loop waits on it, and the one
+that is idle is the one that gets to accept.
+
+Why fork: the parent forks before it has an event loop, a thread or an open database
+connection (it opens the index once, to create or upgrade the schema and to fail early with
+the reason, and closes it again), so a worker starts from a clean copy with pacsbox and
+pydicom already imported, and inherits the listening socket as it is. spawn would re-import
+everything in every worker and need the socket passed by descriptor, for nothing in return.
+
+The parent does no DICOM work. It waits for signals with sigwaitinfo (no polling): SIGCHLD
+(a worker exited: logged with its exit status or signal, restarted, at most
+RESTART_BURST times per RESTART_WINDOW so a crash loop does not spin), SIGTERM and SIGINT
+(forwarded to the workers, which finish as a single server does; those not gone after
+STOP_TIMEOUT are killed). A worker notices its parent's death through a pipe: the parent
+holds the only write end, and when it goes the worker's loop reads end of file and stops.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..log import log
+from ..net.server import LISTEN_BACKLOG
+
+RESTART_BURST = 5  # restarts allowed in a row ...
+RESTART_WINDOW = 60.0  # ... within this many seconds; more wait until the window allows
+STOP_TIMEOUT = 10.0  # seconds for the workers to close their associations on SIGTERM
+
+_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+
+# What a worker runs, in the child: (worker number, listening socket, parent pipe) -> status
+WorkerMain = Callable[[int, socket.socket, int], int]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port and listening, as asyncio's create_server makes it
+    (SO_REUSEADDR, and TCP_NODELAY, which accepted sockets inherit). For a host name with
+    several addresses, the first IPv4 one: one socket is what the workers share. "::"
+    accepts IPv4 too (dual stack)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = min(infos, key=lambda i: i[0] != socket.AF_INET)
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def per_worker(max_associations: int, workers: int) -> int:
+    """Each worker's MaxAssociations: the limit shared out, rounded up (a worker cannot know
+    how many associations the others have open)."""
+    return -(-max_associations // workers)
+
+
+@dataclass(slots=True)
+class _Worker:
+    number: int  # 1..N, kept by the worker that replaces it
+    pid: int
+    started: float
+
+
+class Supervisor:
+    """Starts ``count`` workers on ``sock`` and keeps them running until SIGTERM/SIGINT."""
+
+    def __init__(self, count: int, sock: socket.socket, main: WorkerMain) -> None:
+        self.count = count
+        self.sock = sock
+        self.main = main
+        self.workers: dict[int, _Worker] = {}  # by pid
+        self._restarts: collections.deque[float] = collections.deque()
+        self._due: list[int] = []  # worker numbers waiting for their restart
+        self._mask: set[signal.Signals] = set()
+        self._pipe_read, self._pipe_write = -1, -1
+
+    def run(self) -> int:
+        """Start the workers, supervise them; 0 once stopped by SIGTERM or SIGINT."""
+        # Blocked, these signals wait for sigwaitinfo; a blocked SIGCHLD is kept pending too.
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        self._pipe_read, self._pipe_write = os.pipe()
+        try:
+            for number in range(1, self.count + 1):
+                self._start(number)
+            while True:
+                wait = self._restart_wait()
+                if wait is None:
+                    info = signal.sigwaitinfo(_SIGNALS)
+                else:
+                    info = signal.sigtimedwait(_SIGNALS, wait)
+                if info is None:  # a restart is due
+                    self._restart_due()
+                elif info.si_signo == signal.SIGCHLD:
+                    self._reap(stopping=False)
+                    self._restart_due()
+                else:
+                    log.info("%s: stopping the workers", signal.Signals(info.si_signo).name)
+                    self._stop()
+                    return 0
+        finally:
+            for pid in self.workers:  # only after an exception in the loop above
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            os.close(self._pipe_write)  # the workers' cue, should any be left
+            os.close(self._pipe_read)
+            # a second SIGTERM or Ctrl-C during the stop is answered already: unblocked, it
+            # would kill us (or raise KeyboardInterrupt) after a clean stop
+            while signal.sigtimedwait(_SIGNALS, 0) is not None:
+                pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _start(self, number: int) -> None:
+        sys.stdout.flush()  # or the child flushes the parent's buffered output a second time
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._child(number)  # never returns
+        self.workers[pid] = _Worker(number, pid, time.monotonic())
+        log.info("Worker %d started (pid %d)", number, pid)
+
+    def _child(self, number: int) -> None:
+        status = 1
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+            os.close(self._pipe_write)  # the parent's alone: its exit is our end of file
+            status = self.main(number, self.sock, self._pipe_read)
+        except KeyboardInterrupt:
+            status = 130
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(BaseException):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(status)  # never the parent's cleanup: its finally blocks, atexit
+
+    def _reap(self, *, stopping: bool) -> None:
+        """Collect every worker that exited (SIGCHLDs coalesce: one may stand for several)."""
+        while self.workers:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            if stopping:
+                log.info("Worker %d (pid %d) %s", worker.number, pid, _how(status))
+                continue
+            ran = time.monotonic() - worker.started
+            log.error(
+                "Worker %d (pid %d) %s after %.1f s; starting another in its place",
+                worker.number, pid, _how(status), ran,
+            )  # fmt: skip
+            self._due.append(worker.number)
+
+    def _restart_wait(self) -> float | None:
+        """Seconds until the next restart may run; None when none is waiting."""
+        if not self._due:
+            return None
+        now = time.monotonic()
+        while self._restarts and now - self._restarts[0] >= RESTART_WINDOW:
+            self._restarts.popleft()
+        if len(self._restarts) < RESTART_BURST:
+            return 0.0
+        return self._restarts[0] + RESTART_WINDOW - now
+
+    def _restart_due(self) -> None:
+        while self._due:
+            wait = self._restart_wait()
+            if wait:
+                log.warning(
+                    "Workers died %d times in %.0f s: the next restart waits %.0f s",
+                    len(self._restarts), RESTART_WINDOW, wait,
+                )  # fmt: skip
+                return
+            self._restarts.append(time.monotonic())
+            self._start(self._due.pop(0))
+
+    def _stop(self) -> None:
+        """SIGTERM to every worker, then wait for them (SIGKILL after STOP_TIMEOUT)."""
+        self._due.clear()
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        self._reap(stopping=True)
+        while self.workers:
+            left = deadline - time.monotonic()
+            if left <= 0 or signal.sigtimedwait({signal.SIGCHLD}, left) is None:
+                break
+            self._reap(stopping=True)
+        for worker in self.workers.values():
+            log.warning(
+                "Worker %d (pid %d) still runs %.0f s after SIGTERM: killing it",
+                worker.number, worker.pid, STOP_TIMEOUT,
+            )  # fmt: skip
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+        for pid in list(self.workers):
+            os.waitpid(pid, 0)
+            del self.workers[pid]
+
+
+def _how(status: int) -> str:
+    """A wait status in words: "exited with status 1", "was killed by SIGKILL"."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(sig).name}"
+        return f"was killed by signal {sig}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
