@@ -207,11 +207,16 @@ async def serve(config: ServeConfig, *, announce: bool, sock=None, parent_pipe=N
     try:
         return await serve_until_stopped(
             Server(server_config(config, index)), config.server.host, config.server.port,
-            (lambda server: banner(config, server.port, url)) if announce else None,
+            (lambda server: banner(config, server.port, url)) if announce else _accepting,
             sock=sock, parent_pipe=parent_pipe,
         )  # fmt: skip
     finally:
         index.close()
+
+
+def _accepting(server) -> None:
+    """A worker's banner: it is ready (the parent printed the real one)."""
+    log.info("Accepting associations on port %d", server.port)
 
 
 def open_index(config: ServeConfig):

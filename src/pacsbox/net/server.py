@@ -69,9 +69,13 @@ class Server:
         self.associations: set[Association] = set()  # every connection
         self._admitted: set[Association] = set()  # those whose association we accepted
         self._server: asyncio.base_events.Server | None = None
+        self._shared: socket.socket | None = None  # start_on's socket
+        self._connecting: set[asyncio.Task] = set()
 
     @property
     def port(self) -> int:
+        if self._shared is not None:
+            return self._shared.getsockname()[1]
         assert self._server is not None, "the server is not started"
         return self._server.sockets[0].getsockname()[1]
 
@@ -86,12 +90,38 @@ class Server:
     async def start_on(self, sock: socket.socket) -> None:
         """Accept on ``sock``, a socket bound and listening already: the one listening
         socket that `pacsbox serve --workers` shares between its worker processes
-        (pacsbox.cli.workers). Each process accepts on it when its event loop is free."""
+        (pacsbox.cli.workers). The socket stays its owner's: close() does not close it."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        self._shared = sock
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._new_association, sock=sock, backlog=LISTEN_BACKLOG
-        )
+        loop.add_reader(sock.fileno(), self._accept_one, loop, sock)
+
+    def _accept_one(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        """One connection per wake-up, where asyncio's create_server accepts every one
+        queued: every worker sharing the socket wakes, and a burst of connections (four
+        senders started at once) would go to whichever woke first. Taking one, this worker
+        goes on to negotiate it, and the next is left to a worker that is still idle."""
+        try:
+            conn, _ = sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it
+        except OSError as exc:  # out of descriptors or memory: the socket stays readable
+            log.error("Cannot accept a connection: %s; accepting again in 1 s", exc)
+            loop.remove_reader(sock.fileno())
+            loop.call_later(1.0, loop.add_reader, sock.fileno(), self._accept_one, loop, sock)
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = loop.create_task(self._connect(loop, conn))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(self._new_association, conn)
+        except OSError as exc:  # the peer went already
+            conn.close()
+            log.warning("Dropped a connection as it was accepted: %s", exc)
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
@@ -101,6 +131,8 @@ class Server:
         """Stop listening and abort the associations still open."""
         if self._server is not None:
             self._server.close()
+        if self._shared is not None:
+            asyncio.get_running_loop().remove_reader(self._shared.fileno())
         for assoc in list(self.associations):
             assoc.abort()
         if self.associations:
