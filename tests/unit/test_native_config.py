@@ -11,11 +11,13 @@ import pytest
 
 from pacsbox.cli import serve
 from pacsbox.config.native import (
+    MAX_WORKERS,
     ON_DUPLICATE,
     NativeConfigError,
     Peer,
     ServeConfig,
     ServerSettings,
+    available_cpus,
     dumps,
     load,
     parse,
@@ -275,3 +277,20 @@ def test_on_duplicate_choices_are_the_storage_scps():
     from pacsbox.services import storage_scp
 
     assert storage_scp.ON_DUPLICATE == ON_DUPLICATE
+
+
+def test_workers_from_the_file_or_the_flag(tmp_path):
+    assert ServeConfig().server.workers == 1  # this process alone, as before --workers
+    assert parse("[server]\nworkers = 4\n").server.workers == 4
+    cpus = min(available_cpus(), MAX_WORKERS)
+    assert parse('[server]\nworkers = "auto"\n').server.workers == cpus
+    path = tmp_path / "pacsbox.toml"
+    path.write_text("[server]\nworkers = 4\n")
+    assert effective("--config", str(path)).server.workers == 4
+    assert effective("--config", str(path), "--workers", "2").server.workers == 2
+    assert effective("--workers", "auto").server.workers == cpus
+    assert parse(dumps(effective("--workers", "3"))).server.workers == 3
+    with pytest.raises(NativeConfigError, match=r":2: \[server\] workers: expected an integer"):
+        parse("[server]\nworkers = 0\n")
+    with pytest.raises(NativeConfigError, match=r"^command line: --workers: .*\"two\""):
+        effective("--workers", "two")
