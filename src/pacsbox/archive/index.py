@@ -19,10 +19,16 @@ children, and the foreign-key checks of a concurrent add hold a KEY SHARE lock o
 rows: a removal thus sees every committed child, and an add that lost its parent to a removal
 gets a foreign-key error and starts over (``_MAX_ATTEMPTS``). On SQLite every write transaction
 is BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing to upgrade a read lock.
+Before it, an Index on a SQLite file takes an exclusive flock on ``<file>-writer``: SQLite's
+busy handler waits by sleeping (1, 2, 5, 10 ms ...) and retrying, so of several processes
+writing all the time (`pacsbox serve --workers`) most would sleep through locks long
+released; the flock wakes the next writer as the last one releases it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -32,6 +38,11 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 from pydicom.dataset import Dataset
 from sqlalchemy import bindparam, create_engine, delete, event, exists, func, select, update
@@ -385,6 +396,7 @@ class Index:
             .returning(instances.c.id)
         )
         self._lock = threading.RLock()
+        self._writer_lock = _writer_lock_file(engine)  # SQLite on a file: see the module doc
         self._conn: Connection | None = engine.connect()
         self._placements: dict[str, _Placement] = {}  # by Series Instance UID
         self._placed: _Placement | None = None
@@ -473,6 +485,9 @@ class Index:
                 self._conn.close()
                 self._conn = None
             self.engine.dispose()
+            if self._writer_lock is not None:
+                os.close(self._writer_lock)
+                self._writer_lock = None
 
     def __enter__(self) -> Index:
         return self
@@ -490,7 +505,7 @@ class Index:
     def _write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, committed on return; again from the start
         when a concurrent writer got in the way (PostgreSQL) or the connection was lost."""
-        with self._lock:
+        with self._lock, self._writing():
             for attempt in range(1, _MAX_ATTEMPTS + 1):
                 conn = self._connection()
                 conn.info[_IMMEDIATE] = True
@@ -510,6 +525,18 @@ class Index:
                 f"the index write did not succeed in {_MAX_ATTEMPTS} attempts: other processes "
                 "kept changing the same rows; try again"
             )
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Hold the writers' flock (SQLite on a file), waiting in the kernel for it."""
+        if self._writer_lock is None:
+            yield
+            return
+        fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         with self._lock:
@@ -955,6 +982,21 @@ class Index:
             return [row.path for row in removed]
 
         return self._write(work)
+
+
+def _writer_lock_file(engine: Engine) -> int | None:
+    """A descriptor of ``<database>-writer`` to flock around write transactions, for SQLite
+    on a file where flock exists; None otherwise (PostgreSQL queues writers on row locks)."""
+    database = engine.url.database or ""
+    if (
+        engine.dialect.name != "sqlite"
+        or fcntl is None
+        or database in ("", ":memory:")
+        or database.startswith("file:")
+    ):
+        return None
+    path = Path(database).expanduser()
+    return os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
 
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
