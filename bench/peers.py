@@ -27,6 +27,7 @@ RUN_TIMEOUT = 300.0  # s, for one timed tool run
 # CPU pinning (see pin()): None = the scheduler decides
 CLIENT_CPUS: set[int] | None = None
 SERVER_CPUS: set[int] | None = None
+ALL_CPUS: set[int] | None = None  # for a server that is to use every CPU (pinned=False)
 
 
 def pin(enabled: bool) -> str:
@@ -38,12 +39,12 @@ def pin(enabled: bool) -> str:
     the two, which makes ratios noisy. Pinned, every pairing runs like two machines would:
     client and server on different CPUs. Returns a description for the report.
     """
-    global CLIENT_CPUS, SERVER_CPUS
+    global CLIENT_CPUS, SERVER_CPUS, ALL_CPUS
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if not enabled or len(cpus) < 2:
-        CLIENT_CPUS = SERVER_CPUS = None
+        CLIENT_CPUS = SERVER_CPUS = ALL_CPUS = None
         return "off" if not enabled else "off (fewer than 2 CPUs available)"
-    CLIENT_CPUS, SERVER_CPUS = {cpus[0]}, {cpus[1]}
+    CLIENT_CPUS, SERVER_CPUS, ALL_CPUS = {cpus[0]}, {cpus[1]}, set(cpus)
     os.sched_setaffinity(0, CLIENT_CPUS)  # inherited by the client tools we start
     return f"clients on CPU {cpus[0]}, servers on CPU {cpus[1]}"
 
@@ -184,8 +185,11 @@ class ServerProcess:
         workdir: Path,
         env: Mapping[str, str] | None = None,
         kill: bool = False,
+        pinned: bool = True,
     ) -> None:
         self.name = name
+        # False: every CPU, for a server of several processes (pacsbox serve --workers)
+        self.pinned = pinned
         self.kill = kill  # stop with SIGKILL at once (its state is scratch; SIGTERM is slow)
         self.argv = [str(a) for a in argv]
         self.host = HOST
@@ -207,10 +211,12 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
             )
-        if SERVER_CPUS is not None:
-            # at once, before it listens, so the threads it starts later inherit it
+        cpus = SERVER_CPUS if self.pinned else ALL_CPUS
+        if cpus is not None:
+            # at once, before it listens, so the threads (and processes) it starts later
+            # inherit it
             with contextlib.suppress(OSError):
-                os.sched_setaffinity(self.process.pid, SERVER_CPUS)
+                os.sched_setaffinity(self.process.pid, cpus)
         try:
             wait_for_port(self.port, process=self.process)
         except PeerError as exc:
@@ -263,6 +269,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     attempts: int = 3,
     kill: bool = False,
+    pinned: bool = True,
 ) -> ServerProcess:
     """Start a server on a free port; retried on another port if it cannot listen (another
     process may take the free port between the probe and the server's bind)."""
@@ -270,7 +277,7 @@ def start_server(
     for _ in range(attempts):
         port = free_port()
         argv = argv_for_port(port)
-        server = ServerProcess(name, argv, port, workdir=workdir, env=env, kill=kill)
+        server = ServerProcess(name, argv, port, workdir=workdir, env=env, kill=kill, pinned=pinned)
         try:
             return server.start()
         except PeerError as exc:

@@ -172,20 +172,30 @@ class ArchiveReceiver:
 
 
 class PacsboxArchive(ArchiveReceiver):
-    """`pacsbox serve -q --host 127.0.0.1 --port P --data DIR`: files + SQLite index."""
+    """`pacsbox serve -q --host 127.0.0.1 --port P --data DIR`: files + SQLite index.
+
+    ``workers`` > 1: `--workers N`, N processes on the port, and the server may use every
+    CPU (pinned to one, N processes would share it: bench/README.md, "Four senders at once").
+    """
 
     aet = "PACSBOX"
+
+    def __init__(self, ctx: Context, name: str, *, workers: int = 1) -> None:
+        super().__init__(ctx, name)
+        self.workers = workers
 
     def start(self, workdir: Path) -> ServerProcess:
         cli = pacsbox_cli()
         self.store = workdir / "data"
+        extra = ("--workers", str(self.workers)) if self.workers > 1 else ()
         return start_server(
             "pacsbox-archive",
             lambda port: [
                 *(*cli, "serve", "-q", "--host", HOST, "--port", str(port)),
-                *("--data", str(self.store)),
+                *("--data", str(self.store), *extra),
             ],
             workdir=workdir,
+            pinned=self.workers == 1,
         )
 
     def count(self) -> int:
@@ -313,6 +323,11 @@ class OrthancArchive(ArchiveReceiver):
 @fixture("archive-pacsbox")
 def archive_pacsbox(ctx: Context) -> ArchiveReceiver:
     return PacsboxArchive(ctx, "archive-pacsbox")
+
+
+@fixture("archive-pacsbox-workers2")
+def archive_pacsbox_workers2(ctx: Context) -> ArchiveReceiver:
+    return PacsboxArchive(ctx, "archive-pacsbox-workers2", workers=2)
 
 
 @fixture("archive-dcmqrscp")

@@ -152,21 +152,22 @@ def _loop_factory():
 
 
 async def serve_until_stopped(
-    server, host: str, port: int, on_listening=None, *, sock=None, parent_pipe=None
+    server, host: str, port: int, on_listening=None, *, listen=None
 ) -> int:
     """Listen, call ``on_listening(server)``, serve until SIGINT/SIGTERM, then close.
 
-    A worker of `pacsbox serve --workers` (pacsbox.cli.workers) passes ``sock``, the
-    listening socket its parent bound, and ``parent_pipe``, a descriptor that reaches end of
-    file when the parent is gone: then it stops too, as on SIGTERM.
+    ``listen(server, stop)`` replaces ``server.start(host, port)``: a worker of `pacsbox
+    serve --workers` starts on its parent's socket there (pacsbox.cli.workers), and may set
+    ``stop`` (an asyncio.Event) to stop as on SIGTERM.
     """
     import asyncio
     import contextlib
     import signal
 
+    stop = asyncio.Event()
     try:
-        if sock is not None:
-            await server.start_on(sock)
+        if listen is not None:
+            await listen(server, stop)
         else:
             await server.start(host, port)
     except OSError as exc:
@@ -181,21 +182,10 @@ async def serve_until_stopped(
     if on_listening is not None:
         on_listening(server)
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if parent_pipe is not None:
-        loop.add_reader(parent_pipe, _parent_gone, loop, parent_pipe, stop)
     await stop.wait()
     pblog.log.info("Shutting down")
     await server.close()
     return 0
-
-
-def _parent_gone(loop, pipe: int, stop) -> None:
-    """The supervisor never writes to the pipe: readable means end of file, the supervisor
-    exited or was killed. Without it this worker would serve on, unsupervised."""
-    loop.remove_reader(pipe)
-    pblog.log.warning("The supervising pacsbox serve process is gone: stopping this worker")
-    stop.set()

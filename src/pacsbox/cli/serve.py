@@ -195,9 +195,9 @@ def main(argv: list[str]) -> int:
     return run_coroutine(serve(config, announce=True))
 
 
-async def serve(config: ServeConfig, *, announce: bool, sock=None, parent_pipe=None) -> int:
+async def serve(config: ServeConfig, *, announce: bool, listen=None) -> int:
     """Open the index and serve until stopped (``announce``: print the banner once
-    listening); a worker passes the listening socket and its parent's pipe."""
+    listening); a worker passes its ``listen`` (serve_until_stopped's)."""
     from ..net.server import Server
 
     index = open_index(config)
@@ -208,7 +208,7 @@ async def serve(config: ServeConfig, *, announce: bool, sock=None, parent_pipe=N
         return await serve_until_stopped(
             Server(server_config(config, index)), config.server.host, config.server.port,
             (lambda server: banner(config, server.port, url)) if announce else _accepting,
-            sock=sock, parent_pipe=parent_pipe,
+            listen=listen,
         )  # fmt: skip
     finally:
         index.close()
@@ -261,11 +261,9 @@ def serve_with_workers(config: ServeConfig) -> int:
         ),
     )
 
-    def worker(number: int, sock, parent_pipe: int) -> int:
-        pblog.tag_lines(f"worker {number}, pid {os.getpid()}")
-        return run_coroutine(
-            serve(worker_config, announce=False, sock=sock, parent_pipe=parent_pipe)
-        )
+    def worker(worker) -> int:
+        pblog.tag_lines(f"worker {worker.number}, pid {os.getpid()}")
+        return run_coroutine(serve(worker_config, announce=False, listen=worker.listen))
 
     with sock:
         banner(config, sock.getsockname()[1], config.database_url, workers=server.workers)

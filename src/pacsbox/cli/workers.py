@@ -9,8 +9,13 @@ row locks, as for several `pacsbox serve` processes sharing one index (docs/arch
 
 Why one shared socket, not SO_REUSEPORT: the kernel hashes each connection to one of the
 SO_REUSEPORT sockets whatever that process is doing, so two of four senders may well land on
-one worker while another idles. With one socket every worker's loop waits on it, and the one
-that is idle is the one that gets to accept.
+one worker while another idles. With one socket every worker's loop may wait on it. Which of
+the waiting workers accepts is still the kernel's race (four senders at once ended 3 + 1 as
+often as 2 + 2), so the workers share their load (LoadShare): each publishes its number of
+open connections in memory the parent shares with them, and only the least loaded ones wait
+on the socket. A worker whose count changes tells the others through their pipes, and each
+then stops or starts waiting on the socket: nothing polls, and the one that is least loaded
+always waits, so a connection is never left in the queue.
 
 Why fork: the parent forks before it has an event loop, a thread or an open database
 connection (it opens the index once, to create or upgrade the schema and to fail early with
@@ -28,8 +33,10 @@ holds the only write end, and when it goes the worker's loop reads end of file a
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import mmap
 import os
 import signal
 import socket
@@ -48,8 +55,9 @@ STOP_TIMEOUT = 10.0  # seconds for the workers to close their associations on SI
 
 _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 
-# What a worker runs, in the child: (worker number, listening socket, parent pipe) -> status
-WorkerMain = Callable[[int, socket.socket, int], int]
+# What a worker runs, in the child, with what its parent gave it -> its exit status
+WorkerMain = Callable[["Worker"], int]
+_GONE = 2**31 - 1  # the load of a worker that is not running: never the least
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -79,6 +87,88 @@ def per_worker(max_associations: int, workers: int) -> int:
     return -(-max_associations // workers)
 
 
+class LoadShare:
+    """Each worker's open connections, in shared memory, and a pipe per worker that says
+    "a count changed, look again". Made by the parent before it forks."""
+
+    def __init__(self, count: int) -> None:
+        self._memory = mmap.mmap(-1, 4 * count)  # MAP_SHARED: the forked workers see it
+        self.counts = memoryview(self._memory).cast("i")
+        self.pipes = [os.pipe() for _ in range(count)]
+        for read, write in self.pipes:
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)  # a full pipe has a wake-up pending anyway
+        for number in range(count):
+            self.counts[number] = _GONE
+        self._me = -1
+        self._server = None
+
+    def set(self, number: int, load: int) -> None:
+        """Worker ``number`` (from 1) has ``load`` connections open; tell the others."""
+        self.counts[number - 1] = load
+        for other, (_, write) in enumerate(self.pipes):
+            if other != number - 1:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(write, b"!")
+
+    # -- in the worker ---------------------------------------------------------------------
+
+    def attach(self, number: int, server, loop: asyncio.AbstractEventLoop) -> None:
+        """Let ``server`` accept only while this worker is among the least loaded."""
+        self._me, self._server = number - 1, server
+        loop.add_reader(self.pipes[self._me][0], self._woken)
+        server.accepting(False)
+        self.set(number, 0)
+        self._look()
+
+    def changed(self, load: int) -> None:
+        self.set(self._me + 1, load)
+        self._look()
+
+    def _woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.pipes[self._me][0], 4096)
+        self._look()
+
+    def _look(self) -> None:
+        self._server.accepting(self.counts[self._me] <= min(self.counts))
+
+
+@dataclass(slots=True)
+class Worker:
+    """What a worker process gets from its parent: its number (1..N, kept by the worker
+    that replaces it), the listening socket, the read end of the pipe that says the parent
+    is gone, and the load share."""
+
+    number: int
+    sock: socket.socket
+    parent_pipe: int
+    load: LoadShare
+    _leaving: asyncio.Task | None = None
+
+    async def listen(self, server, stop: asyncio.Event) -> None:
+        """serve_until_stopped's start: accept on the shared socket, while among the least
+        loaded; stop when the parent is gone."""
+        loop = asyncio.get_running_loop()
+        await server.start_on(self.sock, on_connections=self.load.changed)
+        self.load.attach(self.number, server, loop)
+        loop.add_reader(self.parent_pipe, self._parent_gone, loop, stop)
+        self._leaving = loop.create_task(self._leave(stop))
+
+    async def _leave(self, stop: asyncio.Event) -> None:
+        """Stopping, this worker takes no more connections: the others must not wait for
+        it to (its count would look the least)."""
+        await stop.wait()
+        self.load.set(self.number, _GONE)
+
+    def _parent_gone(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        """The parent never writes to the pipe: readable means end of file, the parent
+        exited or was killed. Without it this worker would serve on, unsupervised."""
+        loop.remove_reader(self.parent_pipe)
+        log.warning("The supervising pacsbox serve process is gone: stopping this worker")
+        stop.set()
+
+
 @dataclass(slots=True)
 class _Worker:
     number: int  # 1..N, kept by the worker that replaces it
@@ -98,6 +188,7 @@ class Supervisor:
         self._due: list[int] = []  # worker numbers waiting for their restart
         self._mask: set[signal.Signals] = set()
         self._pipe_read, self._pipe_write = -1, -1
+        self.load = LoadShare(count)
 
     def run(self) -> int:
         """Start the workers, supervise them; 0 once stopped by SIGTERM or SIGINT."""
@@ -150,7 +241,7 @@ class Supervisor:
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
             os.close(self._pipe_write)  # the parent's alone: its exit is our end of file
-            status = self.main(number, self.sock, self._pipe_read)
+            status = self.main(Worker(number, self.sock, self._pipe_read, self.load))
         except KeyboardInterrupt:
             status = 130
         except BaseException:
@@ -170,6 +261,7 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
+            self.load.set(worker.number, _GONE)  # its connections went with it
             if stopping:
                 log.info("Worker %d (pid %d) %s", worker.number, pid, _how(status))
                 continue

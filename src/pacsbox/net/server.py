@@ -70,6 +70,9 @@ class Server:
         self._admitted: set[Association] = set()  # those whose association we accepted
         self._server: asyncio.base_events.Server | None = None
         self._shared: socket.socket | None = None  # start_on's socket
+        self._accepting = False
+        self._connections = 0  # on start_on's socket, from accept to close
+        self._on_connections: Callable[[int], None] | None = None
         self._connecting: set[asyncio.Task] = set()
 
     @property
@@ -87,41 +90,64 @@ class Server:
         for sock in self._server.sockets:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    async def start_on(self, sock: socket.socket) -> None:
+    async def start_on(
+        self, sock: socket.socket, on_connections: Callable[[int], None] | None = None
+    ) -> None:
         """Accept on ``sock``, a socket bound and listening already: the one listening
         socket that `pacsbox serve --workers` shares between its worker processes
-        (pacsbox.cli.workers). The socket stays its owner's: close() does not close it."""
+        (pacsbox.cli.workers). ``on_connections(n)`` is told the number of connections open
+        each time it changes; ``accepting(False)`` leaves new ones to the other processes.
+        The socket stays its owner's: close() does not close it."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         self._shared = sock
+        self._on_connections = on_connections
+        self.accepting(True)
+
+    def accepting(self, on: bool) -> None:
+        """Take connections from start_on's socket (the default), or not."""
+        if self._shared is None or on == self._accepting:
+            return
         loop = asyncio.get_running_loop()
-        loop.add_reader(sock.fileno(), self._accept_one, loop, sock)
+        if on:
+            loop.add_reader(self._shared.fileno(), self._accept_one, loop, self._shared)
+        else:
+            loop.remove_reader(self._shared.fileno())
+        self._accepting = on
 
     def _accept_one(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         """One connection per wake-up, where asyncio's create_server accepts every one
-        queued: every worker sharing the socket wakes, and a burst of connections (four
-        senders started at once) would go to whichever woke first. Taking one, this worker
-        goes on to negotiate it, and the next is left to a worker that is still idle."""
+        queued: a burst of connections (four senders started at once) would all go to the
+        process that woke first."""
         try:
             conn, _ = sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return  # another worker took it
+            return  # another process took it
         except OSError as exc:  # out of descriptors or memory: the socket stays readable
             log.error("Cannot accept a connection: %s; accepting again in 1 s", exc)
-            loop.remove_reader(sock.fileno())
-            loop.call_later(1.0, loop.add_reader, sock.fileno(), self._accept_one, loop, sock)
+            self.accepting(False)
+            loop.call_later(1.0, self.accepting, True)
             return
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._opened(+1)
         task = loop.create_task(self._connect(loop, conn))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
         try:
-            await loop.connect_accepted_socket(self._new_association, conn)
+            _, assoc = await loop.connect_accepted_socket(self._new_association, conn)
         except OSError as exc:  # the peer went already
             conn.close()
+            self._opened(-1)
             log.warning("Dropped a connection as it was accepted: %s", exc)
+            return
+        assoc.closed.add_done_callback(lambda _: self._opened(-1))
+
+    def _opened(self, change: int) -> None:
+        self._connections += change
+        if self._on_connections is not None:
+            self._on_connections(self._connections)
 
     async def serve_forever(self) -> None:
         assert self._server is not None, "call start() first"
@@ -131,8 +157,8 @@ class Server:
         """Stop listening and abort the associations still open."""
         if self._server is not None:
             self._server.close()
-        if self._shared is not None:
-            asyncio.get_running_loop().remove_reader(self._shared.fileno())
+        self.accepting(False)
+        self._on_connections = None
         for assoc in list(self.associations):
             assoc.abort()
         if self.associations:
