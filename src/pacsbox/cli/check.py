@@ -148,7 +148,8 @@ def _sqlite_files(url: str) -> frozenset[Path]:
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return frozenset()
     db = Path(parsed.database).resolve()
-    return frozenset(db.with_name(db.name + s) for s in ("", "-wal", "-shm", "-journal"))
+    suffixes = ("", "-wal", "-shm", "-journal", "-writer")  # -writer: Index's flock file
+    return frozenset(db.with_name(db.name + s) for s in suffixes)
 
 
 def _print(report, url: str, *, verbose: bool, title: str | None) -> None:
