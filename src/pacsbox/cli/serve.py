@@ -78,7 +78,7 @@ def parser() -> DcmtkArgumentParser:
     p.add_argument("--max-associations", type=int,
                    help="simultaneous associations (default: 32); with --workers N, each "
                         "worker takes ceil(limit / N) of them")  # fmt: skip
-    p.add_argument("--workers", metavar="N",
+    p.add_argument("--workers", metavar="N", type=_count_or_auto,
                    help="serve with N processes on one port, one CPU each ('auto': one per "
                         "CPU; default 1, this process alone)")  # fmt: skip
     p.add_argument(
@@ -99,6 +99,11 @@ def parser() -> DcmtkArgumentParser:
     add_scp_syntax_options(p)
     p.set_defaults(prefer=None)  # no +x option: [transfer_syntaxes] accept, default "archive"
     return p
+
+
+def _count_or_auto(text: str) -> int | str:
+    """--workers: a number, or "auto" (the configuration checks both)."""
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def effective_config(args) -> ServeConfig:

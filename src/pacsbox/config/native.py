@@ -246,8 +246,6 @@ def available_cpus() -> int:
 def _workers(value: Any) -> int:
     if value == "auto":
         return min(available_cpus(), MAX_WORKERS)
-    if isinstance(value, str) and value.isdigit():  # the command line's --workers 2
-        value = int(value)
     return _integer(1, MAX_WORKERS)(value)
 
 
