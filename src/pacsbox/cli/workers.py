@@ -4,8 +4,8 @@ parent that binds it, starts them, restarts one that dies and stops them all.
 Why processes: one event loop runs on one CPU, and a C-STORE costs Python work (PDU parsing,
 the header read, the index transaction). Several senders at once gain nothing from one loop;
 N loops in N processes use N CPUs. Each worker opens its own Index (its own engine and
-connections): SQLite's writers queue on BEGIN IMMEDIATE and the busy timeout, PostgreSQL's on
-row locks, as for several `pacsbox serve` processes sharing one index (docs/archive.md).
+connections): SQLite's writers queue on the Index's lock file, PostgreSQL's on row locks, as
+for several `pacsbox serve` processes sharing one index (docs/archive.md).
 
 Why one shared socket, not SO_REUSEPORT: the kernel hashes each connection to one of the
 SO_REUSEPORT sockets whatever that process is doing, so two of four senders may well land on
