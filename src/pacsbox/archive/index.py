@@ -52,7 +52,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import PacsboxError
 from . import migrations
-from .header import HeaderValues, dumps, header_json, header_values
+from .header import HeaderValues, Serialized, dumps, header_json, header_values
 from .schema import instances, patients, series, studies
 
 
@@ -590,7 +590,8 @@ class Index:
         """
         policy = OnDuplicate(on_duplicate)
         values = header_values(header)
-        document = header_json(header)  # serialized by the engine's json_serializer, dumps
+        # serialized here, not by the engine's json_serializer inside the write transaction
+        document = Serialized(dumps(header_json(header)))
         row = {
             "sop_instance_uid": values.sop_instance_uid,
             "sop_class_uid": values.sop_class_uid,
