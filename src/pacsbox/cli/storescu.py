@@ -116,7 +116,10 @@ async def run(args) -> int:
                 assoc.limit_send_pdu(args.max_send_pdu)
             try:
                 sending = store_files(
-                    assoc, files * args.repeat, allow_transcode=not args.no_transcode
+                    assoc,
+                    files * args.repeat,
+                    allow_transcode=not args.no_transcode,
+                    send_ahead=True,
                 )
                 async with aclosing(sending):
                     async for result in sending:

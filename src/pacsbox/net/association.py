@@ -123,10 +123,40 @@ _END = object()  # sentinel in response queues: the association is gone
 class PendingRequest:
     """A request sent with ``Association.begin``, its responses still to come."""
 
-    __slots__ = ("_assoc", "_message_id", "_queue")
+    __slots__ = ("_assoc", "_message_id", "_queue", "followed_by")
 
     def __init__(self, assoc: Association, message_id: int, queue: asyncio.Queue) -> None:
         self._assoc, self._message_id, self._queue = assoc, message_id, queue
+        self.followed_by: PendingRequest | BaseException | None = None
+
+    def follow_with(
+        self,
+        context_id: int,
+        message: DIMSEMessage,
+        encoded: list[tuple[bytes, BytesLike]],
+        before: Callable[[], object] | None = None,
+    ) -> None:
+        """Send ``message`` (``Association.encode``d, in memory) the moment this request's final
+        response arrives with a Success status: from the receive callback itself, before the
+        waiting task is even resumed, so the peer gets the next request without a trip
+        through the event loop. Afterwards ``followed_by`` is the new PendingRequest (or the
+        error that stopped its sending); it stays None when the response was not a Success,
+        and then nothing was sent. ``before`` runs just before the sending (a log line)."""
+        assoc = self._assoc
+
+        def send_now() -> None:
+            try:
+                if before is not None:
+                    before()
+                self.followed_by = assoc._begin_now(context_id, message, encoded)
+            except BaseException as exc:  # handed to the waiting task, not to data_received
+                self.followed_by = exc
+
+        assoc._follow[self._message_id] = send_now
+
+    def unfollow(self) -> None:
+        """Forget ``follow_with`` (when the response did not trigger it)."""
+        self._assoc._follow.pop(self._message_id, None)
 
     async def final(self) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
         """The final response (pending ones are skipped)."""
@@ -169,6 +199,7 @@ class Association(asyncio.Protocol):
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self._release_done: asyncio.Future[None] | None = None
         self._responses: dict[int, asyncio.Queue] = {}
+        self._follow: dict[int, Callable[[], None]] = {}  # message ID -> PendingRequest.follow_with
         self._requests: asyncio.Queue = asyncio.Queue()  # (context, request, dataset) | _END
         self._operations: dict[int, Operation] = {}
         self._worker: asyncio.Task | None = None
@@ -437,6 +468,12 @@ class Association(asyncio.Protocol):
                     responding_to,
                 )
             else:
+                if self._follow and (
+                    category_of(message.status) is StatusCategory.SUCCESS  # type: ignore[attr-defined]
+                ):
+                    send_next = self._follow.pop(responding_to, None)
+                    if send_next is not None:
+                        send_next()
                 queue.put_nowait((message, dataset))
             return
         context = self.contexts.get(item.context_id)
@@ -662,6 +699,24 @@ class Association(asyncio.Protocol):
             raise
         return PendingRequest(self, message_id, queue)
 
+    def _begin_now(
+        self, context_id: int, message: DIMSEMessage, encoded: list[tuple[bytes, BytesLike]]
+    ) -> PendingRequest:
+        """``begin`` for a message encoded in memory, without awaiting: its PDUs go to the
+        socket (or the transport's buffer) now."""
+        if self.closed.done() or not self._conn.is_established:
+            raise self._error or NetworkError("The association is not established any more.")
+        message_id = message.message_id  # type: ignore[attr-defined]
+        queue: asyncio.Queue = asyncio.Queue()
+        self._responses[message_id] = queue
+        batch: list = []
+        for header, data in encoded:
+            batch += (header, data)
+        conn = self._conn
+        conn.send_pdata_buffers(batch)
+        self._write(conn.data_to_send())
+        return PendingRequest(self, message_id, queue)
+
     async def cancel(self, message_id: int, context_id: int) -> None:
         """C-CANCEL-RQ (PS3.7 9.3.2.3) for our request ``message_id`` on ``context_id``.
 
@@ -728,6 +783,7 @@ class Association(asyncio.Protocol):
             )
         if not self.closed.done():
             self.closed.set_result(None)
+        self._follow.clear()
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
         self._discard_unserved()
