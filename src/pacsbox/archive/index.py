@@ -1085,7 +1085,9 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_IMMEDIATE) else "BEGIN")
+        # straight to the driver: exec_driver_sql's statement machinery cost ~40 us a C-STORE
+        dbapi = conn.connection.driver_connection
+        dbapi.execute("BEGIN IMMEDIATE" if conn.info.get(_IMMEDIATE) else "BEGIN")  # type: ignore[union-attr]
 
     return engine
 

@@ -85,11 +85,14 @@ class TempFileSink:
     """
 
     __slots__ = (
-        "_file", "error", "head", "length", "limit", "meta_length", "path", "tail", "too_large",
+        "_file", "error", "head", "identity", "length", "limit", "meta_length", "path", "tail",
+        "too_large",
     )  # fmt: skip
 
     def __init__(self, temp: tuple[Path, int], meta: bytes, limit: int | None = None) -> None:
         self.path, fd = temp
+        stat = os.fstat(fd)
+        self.identity = (stat.st_dev, stat.st_ino)  # the file's, wherever it is renamed to
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self.meta_length = len(meta)
         self.head = bytearray()
@@ -464,11 +467,10 @@ class StorageSCP(RequestHandler):
         def place() -> None:  # inside the transaction, holding the row (Index.add)
             nonlocal placed, ours
             if not placed:  # a retried transaction: the file is in place already
-                first = not target.exists()
-                stat = os.stat(sink.path)
+                first = not os.path.exists(target)
                 self._place(sink, directory, target)
                 placed = True
-                ours = (stat.st_dev, stat.st_ino) if first else None
+                ours = sink.identity if first else None
 
         try:
             result = self.index.add(
