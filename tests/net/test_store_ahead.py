@@ -131,3 +131,26 @@ async def test_the_log_keeps_request_response_order(tmp_path, caplog):
         "Sending file",
         "Received Store Response",
     ] * 3
+
+
+async def test_stop_ends_the_sending_and_every_request_sent_is_answered(tmp_path):
+    """As a C-CANCEL does to C-MOVE sub-operations: what was sent is yielded, nothing after."""
+    infos, _ = scan(write_files(tmp_path, 20))
+    handler = ScriptedStore()
+    server = Server(
+        ServerConfig(policy=AcceptorPolicy(frozenset({CT})), handlers={CStoreRQ: handler})
+    )
+    await server.start("127.0.0.1", 0)
+    results = []
+    async with server:
+        rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT])])
+        assoc = await Association.connect("127.0.0.1", server.port, rq)
+        sending = store_files(assoc, infos, send_ahead=True, stop=lambda: len(results) >= 3)
+        async with contextlib.aclosing(sending):
+            async for result in sending:
+                results.append(result)
+        assert not assoc._responses
+        await assoc.release()
+    assert 3 <= len(results) <= 4  # the fourth may have left with the third's response
+    assert handler.received == [r.sop_instance_uid for r in results]
+    assert all(r.status == 0 for r in results)

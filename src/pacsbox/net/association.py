@@ -134,20 +134,21 @@ class PendingRequest:
         context_id: int,
         message: DIMSEMessage,
         encoded: list[tuple[bytes, BytesLike]],
-        before: Callable[[], object] | None = None,
+        before: Callable[[], bool] | None = None,
     ) -> None:
         """Send ``message`` (``Association.encode``d, in memory) the moment this request's final
         response arrives with a Success status: from the receive callback itself, before the
         waiting task is even resumed, so the peer gets the next request without a trip
         through the event loop. Afterwards ``followed_by`` is the new PendingRequest (or the
         error that stopped its sending); it stays None when the response was not a Success,
-        and then nothing was sent. ``before`` runs just before the sending (a log line)."""
+        and then nothing was sent. ``before`` runs just before the sending (a log line, a
+        last look at a cancel flag): when it returns False nothing is sent either."""
         assoc = self._assoc
 
         def send_now() -> None:
             try:
-                if before is not None:
-                    before()
+                if before is not None and not before():
+                    return
                 self.followed_by = assoc._begin_now(context_id, message, encoded)
             except BaseException as exc:  # handed to the waiting task, not to data_received
                 self.followed_by = exc

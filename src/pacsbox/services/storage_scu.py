@@ -13,7 +13,7 @@ import contextlib
 import functools
 import mmap
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,6 +335,7 @@ async def store_files(
     allow_transcode: bool = True,
     move_originator: tuple[str, int] | None = None,
     send_ahead: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> AsyncIterator[StoreResult]:
     """Send the files one C-STORE after the other, yielding each one's result in file order.
 
@@ -347,12 +348,28 @@ async def store_files(
     loop early: a request still in flight is then waited for, so the association is left
     with none outstanding. ``move_originator``: the C-MOVE's (AE title, message ID) these
     C-STOREs are sub-operations of (PS3.7 9.3.1.1).
+
+    ``stop`` is asked before each request goes out (a C-CANCEL's flag): once it says True
+    nothing more is sent, the results of what was sent are still yielded, and the generator
+    ends; the caller's count of results is then exactly what the peer was sent.
     """
     files = iter(infos)
+    stopped = False
+
+    def go_on() -> bool:
+        nonlocal stopped
+        stopped = stopped or (stop is not None and stop())
+        return not stopped
 
     def prepare_next() -> _Ready | StoreResult | None:
-        info = next(files, None)
+        info = next(files, None) if go_on() else None
         return _prepare(assoc, info, allow_transcode, move_originator) if info else None
+
+    def follow(ready: _Ready) -> bool:
+        if not go_on():
+            return False
+        _log_success_then_sending(ready)
+        return True
 
     ready = prepare_next()
     inflight: tuple[_Ready, PendingRequest] | None = None
@@ -364,6 +381,9 @@ async def store_files(
                     ready = prepare_next()
                     yield current
                     continue
+                if not go_on():
+                    current.close()  # type: ignore[union-attr]
+                    break
                 try:
                     inflight = (current, await _begin(assoc, current))  # type: ignore[arg-type]
                 except BaseException:
@@ -377,7 +397,7 @@ async def store_files(
                     following.context.context_id,
                     following.request,  # type: ignore[arg-type]
                     following.encoded,  # type: ignore[arg-type]
-                    before=functools.partial(_log_success_then_sending, following),
+                    before=functools.partial(follow, following),
                 )
             try:
                 response, _ = await pending.final()
@@ -397,7 +417,9 @@ async def store_files(
                 current.close()
                 raise pending.followed_by
             elif (
-                following is not None and category_of(response.status) is StatusCategory.SUCCESS  # type: ignore[attr-defined]
+                following is not None
+                and category_of(response.status) is StatusCategory.SUCCESS  # type: ignore[attr-defined]
+                and go_on()
             ):
                 ready = None
                 try:
