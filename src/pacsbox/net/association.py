@@ -88,7 +88,28 @@ class RequestHandler:
     ``open_sink`` may return a sink for the request's data set, so it is written as it
     arrives instead of collected in memory; ``handle`` then gets that sink as ``dataset``.
     ``handle`` sends the response(s) with ``assoc.send``.
+
+    A handler whose answer needs no awaiting (one response, no C-CANCEL, no I/O on the
+    association: a C-STORE) may set ``answers_now`` and implement ``answer``: when no other
+    request is being served, the association calls it from the receive callback and sends
+    its response at once, without a trip through the event loop to a serving task; then
+    ``answered`` runs (work that may follow the response). ``handle`` must give the same
+    answer: it serves the request when another one is still in progress.
     """
+
+    answers_now = False
+
+    def answer(
+        self,
+        assoc: Association,
+        context: AgreedContext,
+        request: DIMSEMessage,
+        dataset: bytearray | DatasetSink | None,
+    ) -> DIMSEMessage:
+        raise NotImplementedError
+
+    def answered(self, assoc: Association) -> None:
+        """After ``answer``'s response was sent."""
 
     def open_sink(
         self, assoc: Association, context: AgreedContext, request: DIMSEMessage
@@ -118,6 +139,24 @@ class Operation:
 
 
 _END = object()  # sentinel in response queues: the association is gone
+
+
+def _failure_response(request: DIMSEMessage, status: int, comment: str) -> DIMSEMessage | None:
+    """``request``'s own response type with a failure ``status``; None if it has none."""
+    from ..dimse.messages import MESSAGE_TYPES
+
+    rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
+    if rsp_type is None:
+        return None
+    fields = {
+        "message_id_being_responded_to": request.message_id,  # type: ignore[attr-defined]
+        "status": status,
+        "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None),
+        "error_comment": comment[:64],
+    }
+    if hasattr(request, "affected_sop_instance_uid"):
+        fields["affected_sop_instance_uid"] = request.affected_sop_instance_uid
+    return rsp_type(**fields)
 
 
 class PendingRequest:
@@ -202,6 +241,7 @@ class Association(asyncio.Protocol):
         self._responses: dict[int, asyncio.Queue] = {}
         self._follow: dict[int, Callable[[], None]] = {}  # message ID -> PendingRequest.follow_with
         self._requests: asyncio.Queue = asyncio.Queue()  # (context, request, dataset) | _END
+        self._serving = False  # the serving task is busy with a request
         self._operations: dict[int, Operation] = {}
         self._worker: asyncio.Task | None = None
         self._writable = asyncio.Event()
@@ -485,14 +525,46 @@ class Association(asyncio.Protocol):
             )
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
+        if not self._serving and self._requests.empty():
+            handler = self.handlers.get(type(message))
+            if handler is not None and handler.answers_now:
+                self._answer_now(handler, context, message, dataset)
+                return
         self._requests.put_nowait((context, message, dataset))
+
+    def _answer_now(self, handler: RequestHandler, context: AgreedContext, request, dataset):
+        """Serve ``request`` here in the receive callback (``RequestHandler.answers_now``)."""
+        try:
+            response = handler.answer(self, context, request, dataset)
+        except Exception as exc:  # a bug of ours: this request fails, the association goes on
+            log.exception("Error while serving %s", message_name(request))
+            response = _failure_response(request, 0x0110, f"pacsbox error: {exc!r}")
+            if response is None:
+                self.abort(source=AbortSource.SERVICE_PROVIDER)
+                return
+        if self.closed.done() or not self._conn.is_established:
+            return  # the peer went meanwhile
+        conn = self._conn
+        batch: list = []
+        for header, data in encode_message_buffers(
+            context.context_id, response, None, self.send_pdu_length
+        ):
+            batch += (header, data)
+        conn.send_pdata_buffers(batch)
+        self._write(conn.data_to_send())
+        try:
+            handler.answered(self)
+        except Exception:
+            log.exception("Error after answering %s", message_name(request))
 
     # -- serving requests ------------------------------------------------------------------
 
     async def _serve_requests(self) -> None:
         """Serve received requests in order, one at a time (no asynchronous operations)."""
         while True:
+            self._serving = False
             item = await self._requests.get()
+            self._serving = True
             if item is _END:
                 return
             context, request, dataset = item
@@ -531,21 +603,11 @@ class Association(asyncio.Protocol):
         self, context: AgreedContext, request: DIMSEMessage, status: int, comment: str
     ) -> None:
         """Answer ``request`` with a failure ``status`` (its own response type)."""
-        from ..dimse.messages import MESSAGE_TYPES
-
-        rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
-        if rsp_type is None:
+        response = _failure_response(request, status, comment)
+        if response is None:
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        fields = {
-            "message_id_being_responded_to": request.message_id,  # type: ignore[attr-defined]
-            "status": status,
-            "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None),
-            "error_comment": comment[:64],
-        }
-        if hasattr(request, "affected_sop_instance_uid"):
-            fields["affected_sop_instance_uid"] = request.affected_sop_instance_uid
-        await self.send(context.context_id, rsp_type(**fields))
+        await self.send(context.context_id, response)
 
     # -- sending -------------------------------------------------------------------------------
 

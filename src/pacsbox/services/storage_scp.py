@@ -312,26 +312,34 @@ class StorageSCP(RequestHandler):
             return None
         return spare
 
-    async def handle(
+    # Storing needs no awaiting: the association answers from its receive callback
+    answers_now = True
+
+    def answer(
         self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
-    ) -> None:
+    ) -> CStoreRSP:
         if log.isEnabledFor(INFO):
             prefix = modality_prefix(request.affected_sop_class_uid)
             log.info("Received Store Request (MsgID %d, %s)", request.message_id, prefix)
         status, comment = self._store(assoc, context, request, dataset)
-        await assoc.send(
-            context.context_id,
-            CStoreRSP(
-                message_id_being_responded_to=request.message_id,
-                status=status,
-                affected_sop_class_uid=request.affected_sop_class_uid,
-                affected_sop_instance_uid=request.affected_sop_instance_uid,
-                error_comment=comment,
-            ),
+        return CStoreRSP(
+            message_id_being_responded_to=request.message_id,
+            status=status,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            affected_sop_instance_uid=request.affected_sop_instance_uid,
+            error_comment=comment,
         )
+
+    def answered(self, assoc: Association) -> None:
         if self._spare is None and not self.ignore:
             with contextlib.suppress(OSError):  # no spare: the next instance makes its own
                 self._spare = create_temp(self.output_dir)
+
+    async def handle(
+        self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
+    ) -> None:
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
+        self.answered(assoc)
 
     def close(self) -> None:
         """Remove the spare temp file."""
