@@ -99,6 +99,11 @@ class RequestHandler:
 
     answers_now = False
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "handle" in cls.__dict__ and "answer" not in cls.__dict__:
+            cls.answers_now = False  # a subclass's own handle() is what it means to run
+
     def answer(
         self,
         assoc: Association,
