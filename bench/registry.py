@@ -31,6 +31,16 @@ class Measurement:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A number from ``Measurement.extra`` that the table shows in the rate column instead of
+    a rate, when time is not the point of a scenario (e.g. the MB of RSS growth)."""
+
+    key: str  # in Measurement.extra: "rss_growth_MB"
+    label: str  # after the median: "MB RSS growth"
+    limit: float | None = None  # an absolute target (the median must stay below it), or None
+
+
 ScenarioFn = Callable[["Context"], "Measurement | float"]
 
 
@@ -46,6 +56,7 @@ class Scenario:
     reference: bool = False  # a reference figure, not a pacsbox-vs-DCMTK comparison
     optional: bool = False  # a missing peer skips it instead of failing the run
     note: str = ""  # caveat shown under the table
+    figure: Figure | None = None  # shown in the rate column instead of items/s
 
     @property
     def rate_unit(self) -> str:
@@ -67,6 +78,7 @@ def scenario(
     reference: bool = False,
     optional: bool = False,
     note: str = "",
+    figure: Figure | None = None,
 ) -> Callable[[ScenarioFn], ScenarioFn]:
     """Register the decorated function as a scenario (in definition order)."""
 
@@ -84,6 +96,7 @@ def scenario(
             reference=reference,
             optional=optional,
             note=note,
+            figure=figure,
         )
         return fn
 

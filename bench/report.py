@@ -37,6 +37,10 @@ def _fmt(value: float | None, spec: str, missing: str = "-") -> str:
 
 
 def _rate(result: Result) -> str:
+    figure = result.scenario.figure
+    if figure is not None:  # a scenario whose point is not its time (e.g. memory)
+        value = result.extra.get(figure.key)
+        return "-" if value is None else f"{value:,.1f} {figure.label}"
     rate = result.rate
     return "-" if rate is None else f"{rate:,.0f} {result.scenario.rate_unit}"
 
@@ -55,6 +59,14 @@ def _notes(results: dict[str, Result]) -> list[str]:
             notes.append(f"{s.name}: {'(reference) ' if s.reference else ''}{s.note}")
         if r.status != "ok":
             notes.append(f"{s.name}: {r.status}: {r.message}")
+        elif s.figure is not None and s.figure.limit is not None:
+            values = [m.extra[s.figure.key] for m in r.runs if s.figure.key in m.extra]
+            if values:  # judged on the worst run: a target is a bound, not an average
+                verdict = "met in every run" if max(values) < s.figure.limit else "NOT met"
+                notes.append(
+                    f"{s.name}: target {s.figure.key} < {s.figure.limit:g} {verdict} "
+                    f"(max {max(values):,.1f}, median {r.extra[s.figure.key]:,.1f})"
+                )
     return notes
 
 

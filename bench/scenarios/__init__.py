@@ -1,4 +1,4 @@
 """Scenario modules; each registers its scenarios on import (add new modules here)."""
 
 from .. import servers  # noqa: F401  (registers the shared server fixtures)
-from . import archive, concurrent, echo, find, retrieve, storage  # noqa: F401
+from . import archive, concurrent, echo, find, memory, retrieve, storage  # noqa: F401

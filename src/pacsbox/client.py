@@ -306,7 +306,7 @@ class AsyncClient:
                     if len(group) < 128:  # echo on the same association, if there is room
                         group = [*group, (VERIFICATION, (ImplicitVRLittleEndian,))]
                     assoc = await self._association(group, wanted)
-                    async for result in store_files(assoc, group_infos):
+                    async for result in store_files(assoc, group_infos, send_ahead=True):
                         results.append(result)
         return results
 

@@ -57,12 +57,18 @@ def read_file_info(path: str | os.PathLike) -> FileInfo:
     Raises NotDicomError (with the reason) for anything that cannot be sent as it is.
     """
     path = Path(path)
+    # a storescu reads every file first: plain descriptor calls, no file object, for the
+    # usual file the fast path reads whole from its head
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        head = os.read(fd, _FAST_HEAD)
+    finally:
+        os.close(fd)
+    info = _fast_info(path, head, size)
+    if info is not None:
+        return info
     with open(path, "rb") as fp:
-        size = os.fstat(fp.fileno()).st_size
-        head = fp.read(_FAST_HEAD)
-        info = _fast_info(path, head, size)
-        if info is not None:
-            return info
         from pydicom.filereader import _read_file_meta_info, read_preamble
 
         if len(head) >= 132 and head[128:132] == b"DICM":

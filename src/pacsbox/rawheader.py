@@ -269,14 +269,38 @@ def _implicit_vr(tag: int) -> str:
     return vr
 
 
+# "GGGGEEEE", the DICOM JSON key of a tag: the same few hundred tags come in every header
+_KEYS: dict[int, str] = {}
+_KEYS_MAX = 1 << 16  # private tags vary: the cache stops growing here
+
+# What the encoder does with a VR's value: one lookup instead of a chain of set tests
+_TEXT_SPLIT, _TEXT_CHARSET_SPLIT, _TEXT_SINGLE, _PERSON, _DECIMAL, _INTEGER_STRING = range(6)
+_NUMBER, _BINARY, _TAGS, _SEQUENCE, _AE = range(6, 11)
+_KIND = {
+    **dict.fromkeys(("AS", "CS", "UI", "DA", "DT", "TM"), _TEXT_SPLIT),
+    **dict.fromkeys(("LO", "SH", "UC"), _TEXT_CHARSET_SPLIT),
+    **dict.fromkeys(("LT", "ST", "UT", "UR"), _TEXT_SINGLE),
+    "PN": _PERSON,
+    "DS": _DECIMAL,
+    "IS": _INTEGER_STRING,
+    **dict.fromkeys(_NUMBERS, _NUMBER),
+    **dict.fromkeys(_BINARY_VRS, _BINARY),
+    "AT": _TAGS,
+    "SQ": _SEQUENCE,
+    "AE": _AE,
+}
+
+
 class _Encoder:
-    __slots__ = ("buf", "encoding", "implicit")
+    __slots__ = ("buf", "data", "encoding", "implicit")
 
     def __init__(self, buf: memoryview, implicit: bool, encoding: str) -> None:
         self.buf, self.implicit, self.encoding = buf, implicit, encoding
+        self.data = buf.tobytes()  # one copy: values are sliced from bytes, not views
 
     def dataset(self, elements, top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        keys, kinds, data = _KEYS, _KIND, self.data
         for tag, (vr, start, length) in elements.items():
             if top and tag in _PIXEL_DATA_TAGS:  # an icon's Pixel Data in an item stays
                 continue
@@ -284,35 +308,41 @@ class _Encoder:
                 vr = self.implicit_vr(tag, elements, top)
             elif vr == "UN" and not tag >> 16 & 1 and _public_vr(tag):
                 raise Unsupported("UN element the dictionary knows")  # pydicom converts it
-            out[f"{tag:08X}"] = self.element(tag, vr, start, length)
+            key = keys.get(tag)
+            if key is None:
+                key = f"{tag:08X}"
+                if len(keys) < _KEYS_MAX:
+                    keys[tag] = key
+            kind = kinds[vr]
+            if length == 0 and kind != _SEQUENCE:
+                out[key] = {"vr": vr}
+            elif kind <= _INTEGER_STRING or kind == _AE:
+                out[key] = self.text(vr, kind, data[start : start + length])
+            else:
+                out[key] = self.element(tag, vr, kind, start, length)
         return out
 
-    def element(self, tag: int, vr: str, start: int, length: int) -> dict[str, Any]:
-        if vr == "SQ":
+    def element(self, tag: int, vr: str, kind: int, start: int, length: int) -> dict[str, Any]:
+        if kind == _SEQUENCE:
             items = _items(self.buf, start, length, self.implicit)
             return {"vr": vr, "Value": [self.item(elements) for elements in items]}
-        if length == 0:
-            return {"vr": vr}
-        raw = self.buf[start : start + length]
-        if vr in _BINARY_VRS:
+        if kind == _BINARY:
             if length > _INLINE_MAX:
                 return {"vr": vr, "BulkDataURI": f"bulkdata/{tag:08X}"}
+            raw = self.data[start : start + length]
             return {"vr": vr, "InlineBinary": base64.b64encode(raw).decode("ascii")}
-        code = _NUMBERS.get(vr)
-        if code is not None:
-            size = _SIZES[vr]
-            count, rest = divmod(length, size)
+        if kind == _NUMBER:
+            count, rest = divmod(length, _SIZES[vr])
             if rest:
                 raise Unsupported(f"{vr} value of {length} bytes")
-            values = list(struct.unpack_from(f"<{count}{code}", raw))
+            values = list(struct.unpack_from(f"<{count}{_NUMBERS[vr]}", self.data, start))
             return {"vr": vr, "Value": values}
-        if vr == "AT":
-            if length % 4:
-                raise Unsupported("AT value not a multiple of 4 bytes")
-            pairs = struct.unpack_from(f"<{length // 2}H", raw)
-            tags = [f"{pairs[i] << 16 | pairs[i + 1]:08X}" for i in range(0, len(pairs), 2)]
-            return {"vr": vr, "Value": tags}
-        return self.text(vr, raw.tobytes())
+        # AT
+        if length % 4:
+            raise Unsupported("AT value not a multiple of 4 bytes")
+        pairs = struct.unpack_from(f"<{length // 2}H", self.data, start)
+        tags = [f"{pairs[i] << 16 | pairs[i + 1]:08X}" for i in range(0, len(pairs), 2)]
+        return {"vr": vr, "Value": tags}
 
     def implicit_vr(self, tag: int, elements, top: bool) -> str:
         """As ``_implicit_vr``; "US or SS" resolved by Pixel Representation (PS3.5 A.1 note)
@@ -334,7 +364,7 @@ class _Encoder:
             raise Unsupported("Specific Character Set inside a sequence item")
         return self.dataset(elements)
 
-    def text(self, vr: str, raw: bytes) -> dict[str, Any]:
+    def text(self, vr: str, kind: int, raw: bytes) -> dict[str, Any]:
         if vr in _CHARSET_VRS:
             try:
                 decoded = raw.decode(self.encoding)
@@ -342,34 +372,35 @@ class _Encoder:
                 raise Unsupported(str(exc)) from None
         else:
             decoded = raw.decode("iso8859")
-        if vr in _SINGLE_VALUED:
-            value = decoded.rstrip("\x00 ") if vr != "UR" else decoded.rstrip()
-            return {"vr": vr, "Value": [value]} if value else {"vr": vr}
-        if vr == "PN":
-            stripped = decoded.rstrip("\x00 ")
-            if not stripped:
-                return {"vr": vr}
-            return {"vr": vr, "Value": [_person_name(v) for v in stripped.split("\\")]}
-        if vr in ("LO", "SH", "UC"):
-            values = [v.rstrip("\x00 ") for v in decoded.split("\\")]
-        elif vr == "AE":
-            values = [v.strip() for v in decoded.rstrip(" \x00").split("\\")]
-        elif vr in ("DS", "IS"):
-            values = decoded.strip().rstrip(" \x00").split("\\")
-            number = float if vr == "DS" else _integer
+        if kind == _TEXT_SPLIT:
+            if vr == "UI":
+                values = decoded.rstrip("\x00 ").split("\\")
+            elif vr in ("DA", "TM", "DT"):
+                values = [v.rstrip() for v in decoded.rstrip(" \x00").split("\\")]
+            else:  # AS, CS
+                values = decoded.rstrip(" \x00").split("\\")
+        elif kind in (_DECIMAL, _INTEGER_STRING):
+            strings = decoded.strip().rstrip(" \x00").split("\\")
+            number = float if kind == _DECIMAL else _integer
             try:
-                numbers = [number(v) if v.strip() else None for v in values]
+                numbers = [number(v) if v.strip() else None for v in strings]
             except ValueError:
                 raise Unsupported(f"{vr} value {decoded!r}") from None
             if numbers == [None]:
                 return {"vr": vr}
             return {"vr": vr, "Value": numbers}
-        elif vr in ("DA", "TM", "DT"):
-            values = [v.rstrip() for v in decoded.rstrip(" \x00").split("\\")]
-        elif vr == "UI":
-            values = decoded.rstrip("\x00 ").split("\\")
-        else:  # AS, CS
-            values = decoded.rstrip(" \x00").split("\\")
+        elif kind == _TEXT_CHARSET_SPLIT:
+            values = [v.rstrip("\x00 ") for v in decoded.split("\\")]
+        elif kind == _PERSON:
+            stripped = decoded.rstrip("\x00 ")
+            if not stripped:
+                return {"vr": vr}
+            return {"vr": vr, "Value": [_person_name(v) for v in stripped.split("\\")]}
+        elif kind == _TEXT_SINGLE:
+            value = decoded.rstrip("\x00 ") if vr != "UR" else decoded.rstrip()
+            return {"vr": vr, "Value": [value]} if value else {"vr": vr}
+        else:  # AE
+            values = [v.strip() for v in decoded.rstrip(" \x00").split("\\")]
         if values == [""]:
             return {"vr": vr}
         return {"vr": vr, "Value": values}

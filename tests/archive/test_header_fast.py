@@ -36,3 +36,31 @@ def test_fast_decoding_agrees_with_pydicom(monkeypatch):
         assert fast == slow, path.name
         compared += not isinstance(fast, str)
     assert compared > 50
+
+
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "SC_rgb_small_odd.dcm", "chrH31.dcm"]
+)
+def test_dumps_writes_what_the_standard_library_writes(name):
+    import json
+
+    from pacsbox.archive.header import dumps, header_json, loads
+
+    from pydicom.data import get_charset_files
+
+    path = get_testdata_file(name) or get_charset_files(name)[0]
+    document = header_json(dcmread(path, stop_before_pixels=True))
+    text = dumps(document)
+    assert text == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    assert loads(text) == document
+
+
+def test_dumps_takes_pydicom_numbers_and_writes_json_only():
+    from pydicom.valuerep import DSfloat
+
+    from pacsbox.archive.header import dumps, loads
+
+    text = dumps({"00181050": {"vr": "DS", "Value": [DSfloat("1.5"), float("nan")]}})
+    assert text == '{"00181050":{"vr":"DS","Value":[1.5,null]}}'  # NaN is not JSON
+    assert dumps({"x": ["a\x00b", "Müller"]}) == '{"x":["ab","Müller"]}'
+    assert loads(dumps({"n": 2**70})) == {"n": 2**70}  # beyond orjson: the standard library

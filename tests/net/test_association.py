@@ -176,3 +176,84 @@ async def test_a_handler_bug_fails_that_request_and_the_association_goes_on():
         find = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
         rsp, _ = await assoc.request_one(assoc.context_for(FIND).context_id, find, b"Q")
         assert rsp.status == 0x0000
+
+
+class AnsweringStore(RequestHandler):
+    """A C-STORE handler answered from the receive callback (answers_now); records the order
+    in which requests were served and how."""
+
+    answers_now = True
+
+    def __init__(self, served: list, broken: bool = False) -> None:
+        self.served, self.broken = served, broken
+
+    def answer(self, assoc, context, request, dataset):
+        if self.broken:
+            raise RuntimeError("a bug in answer")
+        self.served.append(("store", "now" if not assoc._serving else "task"))
+        return CStoreRSP(
+            message_id_being_responded_to=request.message_id,
+            status=0,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            affected_sop_instance_uid=request.affected_sop_instance_uid,
+        )
+
+    def answered(self, assoc) -> None:
+        self.served.append(("answered", None))
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
+        self.answered(assoc)
+
+
+class SlowFind(CountingFind):
+    def __init__(self, pending: int, served: list) -> None:
+        super().__init__(pending)
+        self.served = served
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        self.served.append(("find", "task"))
+        await super().handle(assoc, context, request, dataset)
+
+
+def _store_rq(assoc) -> CStoreRQ:
+    return CStoreRQ(
+        message_id=assoc.next_message_id(),
+        affected_sop_class_uid=CT,
+        affected_sop_instance_uid="1.2.3",
+    )
+
+
+async def test_a_store_is_answered_from_the_receive_callback_when_nothing_else_runs():
+    served: list = []
+    server = await serve({CStoreRQ: AnsweringStore(served)})
+    async with server, await connect(server.port) as assoc:
+        rsp, _ = await assoc.request_one(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+    assert rsp.status == 0
+    assert served == [("store", "now"), ("answered", None)]
+
+
+async def test_a_store_behind_a_request_in_progress_waits_its_turn():
+    served: list = []
+    server = await serve({CStoreRQ: AnsweringStore(served), CFindRQ: SlowFind(20, served)})
+    async with server, await connect(server.port) as assoc:
+        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+        find_rsp, _ = await find.final()
+        store_rsp, _ = await store.final()
+    assert find_rsp.status == 0 and store_rsp.status == 0
+    # served in the order received, the store by the serving task once the find was done
+    assert served == [("find", "task"), ("store", "task"), ("answered", None)]
+
+
+async def test_a_bug_in_answer_fails_that_store_and_the_association_goes_on():
+    served: list = []
+    server = await serve({CStoreRQ: AnsweringStore(served, broken=True), CFindRQ: CountingFind(1)})
+    async with server, await connect(server.port) as assoc:
+        rsp, _ = await assoc.request_one(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+        assert rsp.status == 0x0110 and "a bug in answer" in rsp.error_comment
+        assert rsp.affected_sop_instance_uid == "1.2.3"
+        find = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        rsp, _ = await assoc.request_one(assoc.context_for(FIND).context_id, find, b"Q")
+        assert rsp.status == 0x0000

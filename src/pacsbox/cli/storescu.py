@@ -6,7 +6,6 @@ syntax was accepted as they are on disk, and transcodes the others instead of fa
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections import Counter
@@ -116,7 +115,10 @@ async def run(args) -> int:
                 assoc.limit_send_pdu(args.max_send_pdu)
             try:
                 sending = store_files(
-                    assoc, files * args.repeat, allow_transcode=not args.no_transcode
+                    assoc,
+                    files * args.repeat,
+                    allow_transcode=not args.no_transcode,
+                    send_ahead=True,
                 )
                 async with aclosing(sending):
                     async for result in sending:
@@ -138,6 +140,8 @@ async def run(args) -> int:
                 break
     _summary(results, args)
     if args.report:
+        import json  # only for --report: every run would pay its import
+
         Path(args.report).write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
     return 0 if all(r.ok or r.category == "skipped" for r in results) and not halted else 1
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
 
 from pacsbox.dimse.commands import DIMSEError
 from pacsbox.dimse.messages import DIMSEMessage, decode_command, message_name
+from pacsbox.records import record
 from pacsbox.ul.pdu import PDV, PDataTF
 
 
@@ -29,13 +29,13 @@ class DatasetSink(Protocol):
     def write(self, data: memoryview, /) -> object: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class CommandReceived:
     context_id: int
     message: DIMSEMessage
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class MessageReceived:
     """A whole message; ``dataset`` is None when the message has none."""
 
@@ -44,7 +44,7 @@ class MessageReceived:
     dataset: bytearray | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DatasetComplete:
     """The last fragment of a data set was written to ``sink`` (``length`` bytes in all)."""
 

@@ -12,12 +12,13 @@ CommandField from ``MESSAGE_TYPES``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
 from typing import ClassVar
 
 from pacsbox.dimse import commands as c
 from pacsbox.dimse.commands import CommandValue, DIMSEError
+from pacsbox.records import record
 
 NO_DATASET = 0x0101  # PS3.7 E.1 CommandDataSetType: no data set present
 DATASET_PRESENT = 0x0001  # any other value means a data set follows; this is the usual one
@@ -58,7 +59,7 @@ FIELD_TAGS: dict[str, int] = {
     "move_originator_message_id": c.MOVE_ORIGINATOR_MESSAGE_ID,
 }
 
-_message = dataclass(slots=True, kw_only=True)
+_message = record(kw_only=True)
 
 
 @_message

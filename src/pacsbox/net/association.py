@@ -88,7 +88,33 @@ class RequestHandler:
     ``open_sink`` may return a sink for the request's data set, so it is written as it
     arrives instead of collected in memory; ``handle`` then gets that sink as ``dataset``.
     ``handle`` sends the response(s) with ``assoc.send``.
+
+    A handler whose answer needs no awaiting (one response, no C-CANCEL, no I/O on the
+    association: a C-STORE) may set ``answers_now`` and implement ``answer``: when no other
+    request is being served, the association calls it from the receive callback and sends
+    its response at once, without a trip through the event loop to a serving task; then
+    ``answered`` runs (work that may follow the response). ``handle`` must give the same
+    answer: it serves the request when another one is still in progress.
     """
+
+    answers_now = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "handle" in cls.__dict__ and "answer" not in cls.__dict__:
+            cls.answers_now = False  # a subclass's own handle() is what it means to run
+
+    def answer(
+        self,
+        assoc: Association,
+        context: AgreedContext,
+        request: DIMSEMessage,
+        dataset: bytearray | DatasetSink | None,
+    ) -> DIMSEMessage:
+        raise NotImplementedError
+
+    def answered(self, assoc: Association) -> None:
+        """After ``answer``'s response was sent."""
 
     def open_sink(
         self, assoc: Association, context: AgreedContext, request: DIMSEMessage
@@ -120,13 +146,62 @@ class Operation:
 _END = object()  # sentinel in response queues: the association is gone
 
 
+def _failure_response(request: DIMSEMessage, status: int, comment: str) -> DIMSEMessage | None:
+    """``request``'s own response type with a failure ``status``; None if it has none."""
+    from ..dimse.messages import MESSAGE_TYPES
+
+    rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
+    if rsp_type is None:
+        return None
+    fields = {
+        "message_id_being_responded_to": request.message_id,  # type: ignore[attr-defined]
+        "status": status,
+        "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None),
+        "error_comment": comment[:64],
+    }
+    if hasattr(request, "affected_sop_instance_uid"):
+        fields["affected_sop_instance_uid"] = request.affected_sop_instance_uid
+    return rsp_type(**fields)
+
+
 class PendingRequest:
     """A request sent with ``Association.begin``, its responses still to come."""
 
-    __slots__ = ("_assoc", "_message_id", "_queue")
+    __slots__ = ("_assoc", "_message_id", "_queue", "followed_by")
 
     def __init__(self, assoc: Association, message_id: int, queue: asyncio.Queue) -> None:
         self._assoc, self._message_id, self._queue = assoc, message_id, queue
+        self.followed_by: PendingRequest | BaseException | None = None
+
+    def follow_with(
+        self,
+        context_id: int,
+        message: DIMSEMessage,
+        encoded: list[tuple[bytes, BytesLike]],
+        before: Callable[[], bool] | None = None,
+    ) -> None:
+        """Send ``message`` (``Association.encode``d, in memory) the moment this request's final
+        response arrives with a Success status: from the receive callback itself, before the
+        waiting task is even resumed, so the peer gets the next request without a trip
+        through the event loop. Afterwards ``followed_by`` is the new PendingRequest (or the
+        error that stopped its sending); it stays None when the response was not a Success,
+        and then nothing was sent. ``before`` runs just before the sending (a log line, a
+        last look at a cancel flag): when it returns False nothing is sent either."""
+        assoc = self._assoc
+
+        def send_now() -> None:
+            try:
+                if before is not None and not before():
+                    return
+                self.followed_by = assoc._begin_now(context_id, message, encoded)
+            except BaseException as exc:  # handed to the waiting task, not to data_received
+                self.followed_by = exc
+
+        assoc._follow[self._message_id] = send_now
+
+    def unfollow(self) -> None:
+        """Forget ``follow_with`` (when the response did not trigger it)."""
+        self._assoc._follow.pop(self._message_id, None)
 
     async def final(self) -> tuple[DIMSEMessage, bytearray | DatasetSink | None]:
         """The final response (pending ones are skipped)."""
@@ -169,7 +244,9 @@ class Association(asyncio.Protocol):
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self._release_done: asyncio.Future[None] | None = None
         self._responses: dict[int, asyncio.Queue] = {}
+        self._follow: dict[int, Callable[[], None]] = {}  # message ID -> PendingRequest.follow_with
         self._requests: asyncio.Queue = asyncio.Queue()  # (context, request, dataset) | _END
+        self._serving = False  # the serving task is busy with a request
         self._operations: dict[int, Operation] = {}
         self._worker: asyncio.Task | None = None
         self._writable = asyncio.Event()
@@ -437,6 +514,12 @@ class Association(asyncio.Protocol):
                     responding_to,
                 )
             else:
+                if self._follow and (
+                    category_of(message.status) is StatusCategory.SUCCESS  # type: ignore[attr-defined]
+                ):
+                    send_next = self._follow.pop(responding_to, None)
+                    if send_next is not None:
+                        send_next()
                 queue.put_nowait((message, dataset))
             return
         context = self.contexts.get(item.context_id)
@@ -447,14 +530,46 @@ class Association(asyncio.Protocol):
             )
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
+        if not self._serving and self._requests.empty():
+            handler = self.handlers.get(type(message))
+            if handler is not None and handler.answers_now:
+                self._answer_now(handler, context, message, dataset)
+                return
         self._requests.put_nowait((context, message, dataset))
+
+    def _answer_now(self, handler: RequestHandler, context: AgreedContext, request, dataset):
+        """Serve ``request`` here in the receive callback (``RequestHandler.answers_now``)."""
+        try:
+            response = handler.answer(self, context, request, dataset)
+        except Exception as exc:  # a bug of ours: this request fails, the association goes on
+            log.exception("Error while serving %s", message_name(request))
+            response = _failure_response(request, 0x0110, f"pacsbox error: {exc!r}")
+            if response is None:
+                self.abort(source=AbortSource.SERVICE_PROVIDER)
+                return
+        if self.closed.done() or not self._conn.is_established:
+            return  # the peer went meanwhile
+        conn = self._conn
+        batch: list = []
+        for header, data in encode_message_buffers(
+            context.context_id, response, None, self.send_pdu_length
+        ):
+            batch += (header, data)
+        conn.send_pdata_buffers(batch)
+        self._write(conn.data_to_send())
+        try:
+            handler.answered(self)
+        except Exception:
+            log.exception("Error after answering %s", message_name(request))
 
     # -- serving requests ------------------------------------------------------------------
 
     async def _serve_requests(self) -> None:
         """Serve received requests in order, one at a time (no asynchronous operations)."""
         while True:
+            self._serving = False
             item = await self._requests.get()
+            self._serving = True
             if item is _END:
                 return
             context, request, dataset = item
@@ -493,21 +608,11 @@ class Association(asyncio.Protocol):
         self, context: AgreedContext, request: DIMSEMessage, status: int, comment: str
     ) -> None:
         """Answer ``request`` with a failure ``status`` (its own response type)."""
-        from ..dimse.messages import MESSAGE_TYPES
-
-        rsp_type = MESSAGE_TYPES.get(request.command_field | 0x8000)
-        if rsp_type is None:
+        response = _failure_response(request, status, comment)
+        if response is None:
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        fields = {
-            "message_id_being_responded_to": request.message_id,  # type: ignore[attr-defined]
-            "status": status,
-            "affected_sop_class_uid": getattr(request, "affected_sop_class_uid", None),
-            "error_comment": comment[:64],
-        }
-        if hasattr(request, "affected_sop_instance_uid"):
-            fields["affected_sop_instance_uid"] = request.affected_sop_instance_uid
-        await self.send(context.context_id, rsp_type(**fields))
+        await self.send(context.context_id, response)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -662,6 +767,24 @@ class Association(asyncio.Protocol):
             raise
         return PendingRequest(self, message_id, queue)
 
+    def _begin_now(
+        self, context_id: int, message: DIMSEMessage, encoded: list[tuple[bytes, BytesLike]]
+    ) -> PendingRequest:
+        """``begin`` for a message encoded in memory, without awaiting: its PDUs go to the
+        socket (or the transport's buffer) now."""
+        if self.closed.done() or not self._conn.is_established:
+            raise self._error or NetworkError("The association is not established any more.")
+        message_id = message.message_id  # type: ignore[attr-defined]
+        queue: asyncio.Queue = asyncio.Queue()
+        self._responses[message_id] = queue
+        batch: list = []
+        for header, data in encoded:
+            batch += (header, data)
+        conn = self._conn
+        conn.send_pdata_buffers(batch)
+        self._write(conn.data_to_send())
+        return PendingRequest(self, message_id, queue)
+
     async def cancel(self, message_id: int, context_id: int) -> None:
         """C-CANCEL-RQ (PS3.7 9.3.2.3) for our request ``message_id`` on ``context_id``.
 
@@ -728,6 +851,7 @@ class Association(asyncio.Protocol):
             )
         if not self.closed.done():
             self.closed.set_result(None)
+        self._follow.clear()
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
         self._discard_unserved()

@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 
 from ..config.dcmqrscp import DcmqrscpConfig, StorageArea
-from ..dimse import CStoreRQ
+from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
 from ..net.association import Association, RequestHandler
 from ..net.server import RJ_CALLED_AE, RJ_CALLING_AE
@@ -176,21 +176,38 @@ class AreaStorageSCP(RequestHandler):
         store = self._stores.get(area.ae_title) if area else None
         return store.open_sink(assoc, context, request) if store else None
 
-    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+    answers_now = True  # as StorageSCP: nothing to await
+
+    def answer(self, assoc: Association, context: AgreedContext, request, dataset) -> CStoreRSP:
         area = self._area(assoc)
         store = self._stores.get(area.ae_title) if area else None
-        if store is None:
-            status, comment = access_refusal(area, AreaService.STORE) or (NOT_AUTHORIZED, "")
-            log.warning(
-                "Refusing to store %s: %s%s",
-                request.affected_sop_instance_uid,
-                f"storage area {area.ae_title} (AETable line {area.line} of "
-                f"{self.config.source}) is {area.access.name}" if area else "no storage area",
-                "; make it RW to store there" if area else "",
-            )  # fmt: skip
-            await assoc.respond_failure(context, request, status, comment or "")
-            return
-        await store.handle(assoc, context, request, dataset)
+        if store is not None:
+            return store.answer(assoc, context, request, dataset)
+        status, comment = access_refusal(area, AreaService.STORE) or (NOT_AUTHORIZED, "")
+        log.warning(
+            "Refusing to store %s: %s%s",
+            request.affected_sop_instance_uid,
+            f"storage area {area.ae_title} (AETable line {area.line} of "
+            f"{self.config.source}) is {area.access.name}" if area else "no storage area",
+            "; make it RW to store there" if area else "",
+        )  # fmt: skip
+        return CStoreRSP(
+            message_id_being_responded_to=request.message_id,
+            status=status,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            affected_sop_instance_uid=request.affected_sop_instance_uid,
+            error_comment=(comment or "")[:64],
+        )
+
+    def answered(self, assoc: Association) -> None:
+        area = self._area(assoc)
+        store = self._stores.get(area.ae_title) if area else None
+        if store is not None:
+            store.answered(assoc)
+
+    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
+        self.answered(assoc)
 
     def close(self) -> None:
         for store in self._stores.values():

@@ -68,10 +68,6 @@ class _Counters:
         }
 
 
-class _Cancelled(Exception):
-    """A C-CANCEL-RQ came for the retrieve being served."""
-
-
 class RetrieveSCP(RequestHandler):
     """C-MOVE and C-GET from ``index``.
 
@@ -233,7 +229,13 @@ class RetrieveSCP(RequestHandler):
         )
         last = time.monotonic()
         sent = 0
-        sending = store_files(receiver, infos, move_originator=originator)
+        operation = assoc.operation(request.message_id)
+        cancelled = operation.cancelled.is_set if operation is not None else None
+        # each C-STORE-RQ leaves as the last one's Success response comes in, unless a
+        # C-CANCEL-RQ came first: then nothing more is sent, and what was sent is counted
+        sending = store_files(
+            receiver, infos, move_originator=originator, send_ahead=True, stop=cancelled
+        )
         try:
             async with contextlib.aclosing(sending):
                 async for result in sending:
@@ -241,21 +243,21 @@ class RetrieveSCP(RequestHandler):
                     last = (
                         await self._count(assoc, context, request, result, counters, last) or last
                     )
-        except _Cancelled:
-            log.info("C-%s cancelled after %d sub-operation(s)",
-                     "MOVE" if originator else "GET", counters.done)  # fmt: skip
-            return CANCEL, None
         except NetworkError as exc:  # the receiving association broke: the rest failed
             log.error("Sub-operations stopped: %s", exc)
             for info in infos[sent:]:
                 counters.failed += 1
                 counters.failed_uids.append(info.sop_instance_uid)
             return UNABLE_TO_PERFORM, f"sub-operations stopped: {exc}"[:64]
+        if cancelled is not None and cancelled():
+            log.info("C-%s cancelled after %d sub-operation(s)",
+                     "MOVE" if originator else "GET", counters.done)  # fmt: skip
+            return CANCEL, None
         return None, None
 
     async def _count(self, assoc, context, request, result, counters, last) -> float | None:
         """Count one sub-operation and send a pending response if it is time; returns when
-        it sent one (else None). Raises _Cancelled when a C-CANCEL-RQ came."""
+        it sent one (else None)."""
         if result.category == "success":
             counters.completed += 1
         elif result.category == "warning":
@@ -265,7 +267,7 @@ class RetrieveSCP(RequestHandler):
             counters.failed_uids.append(result.sop_instance_uid)
         operation = assoc.operation(request.message_id)
         if operation is not None and operation.cancelled.is_set():
-            raise _Cancelled
+            return None  # no more pending responses: the final one says Cancel
         now = time.monotonic()
         if counters.done < counters.total and now - last >= self.pending_interval:
             await self._respond(assoc, context, request, PENDING, None, counters, False)

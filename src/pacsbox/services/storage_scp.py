@@ -97,11 +97,14 @@ class TempFileSink:
     """
 
     __slots__ = (
-        "_file", "error", "head", "length", "limit", "meta_length", "path", "tail", "too_large",
+        "_file", "error", "head", "identity", "length", "limit", "meta_length", "path", "tail",
+        "too_large",
     )  # fmt: skip
 
     def __init__(self, temp: tuple[Path, int], meta: bytes, limit: int | None = None) -> None:
         self.path, fd = temp
+        stat = os.fstat(fd)
+        self.identity = (stat.st_dev, stat.st_ino)  # the file's, wherever it is renamed to
         self._file = os.fdopen(fd, "wb", buffering=1 << 16)
         self.meta_length = len(meta)
         self.head = bytearray()
@@ -321,26 +324,34 @@ class StorageSCP(RequestHandler):
             return None
         return spare
 
-    async def handle(
+    # Storing needs no awaiting: the association answers from its receive callback
+    answers_now = True
+
+    def answer(
         self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
-    ) -> None:
+    ) -> CStoreRSP:
         if log.isEnabledFor(INFO):
             prefix = modality_prefix(request.affected_sop_class_uid)
             log.info("Received Store Request (MsgID %d, %s)", request.message_id, prefix)
         status, comment = self._store(assoc, context, request, dataset)
-        await assoc.send(
-            context.context_id,
-            CStoreRSP(
-                message_id_being_responded_to=request.message_id,
-                status=status,
-                affected_sop_class_uid=request.affected_sop_class_uid,
-                affected_sop_instance_uid=request.affected_sop_instance_uid,
-                error_comment=comment,
-            ),
+        return CStoreRSP(
+            message_id_being_responded_to=request.message_id,
+            status=status,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            affected_sop_instance_uid=request.affected_sop_instance_uid,
+            error_comment=comment,
         )
+
+    def answered(self, assoc: Association) -> None:
         if self._spare is None and not self.ignore:
             with contextlib.suppress(OSError):  # no spare: the next instance makes its own
                 self._spare = create_temp(self.output_dir)
+
+    async def handle(
+        self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
+    ) -> None:
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
+        self.answered(assoc)
 
     def close(self) -> None:
         """Remove the spare temp file."""
@@ -476,11 +487,10 @@ class StorageSCP(RequestHandler):
         def place() -> None:  # inside the transaction, holding the row (Index.add)
             nonlocal placed, ours
             if not placed:  # a retried transaction: the file is in place already
-                first = not target.exists()
-                stat = os.stat(sink.path)
+                first = not os.path.exists(target)
                 self._place(sink, directory, target)
                 placed = True
-                ours = (stat.st_dev, stat.st_ino) if first else None
+                ours = sink.identity if first else None
 
         try:
             result = self.index.add(

@@ -10,18 +10,19 @@ transcoded to a syntax the peer accepted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..dicomfile import FileInfo, NotDicomError, read_file_info
 from ..dimse import CStoreRQ
-from ..dimse.status import StatusCategory, describe
+from ..dimse.status import StatusCategory, category_of, describe
 from ..errors import PacsboxError
 from ..log import log
-from ..net.association import Association
+from ..net.association import Association, PendingRequest
 from ..sopclasses import modality_prefix
 from ..syntaxes import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from ..uids import transfer_syntax_description, uid_description
@@ -271,13 +272,28 @@ def _prepare(
     return ready
 
 
-async def _begin(assoc: Association, ready: _Ready):
+def _followable(ready: _Ready) -> bool:
+    """Whether ``ready`` can be sent from the receive callback: a few PDUs in memory."""
+    return isinstance(ready.encoded, list) and len(ready.encoded) <= 64
+
+
+def _log_success_then_sending(ready: _Ready) -> None:
+    """The log lines of a Success response and of the request that follows it at once."""
+    log.info("Received Store Response (Success)")
+    _log_sending(ready)
+
+
+def _log_sending(ready: _Ready) -> None:
     log.info("Sending file: %s", ready.info.path)
     log.info(
         "Sending Store Request (MsgID %d, %s)",
         ready.request.message_id,  # type: ignore[union-attr]
         modality_prefix(ready.info.sop_class_uid),
     )
+
+
+async def _begin(assoc: Association, ready: _Ready):
+    _log_sending(ready)
     return await assoc.begin(
         ready.context.context_id,
         ready.request,  # type: ignore[arg-type]
@@ -285,12 +301,13 @@ async def _begin(assoc: Association, ready: _Ready):
     )
 
 
-def _finish(result: StoreResult, response) -> StoreResult:
+def _finish(result: StoreResult, response, *, logged: bool = False) -> StoreResult:
     result.status = response.status
     comment = getattr(response, "error_comment", None) or ""
     status_info = describe(result.status, "storage")  # type: ignore[arg-type]
     if status_info.category is StatusCategory.SUCCESS:
-        log.info("Received Store Response (Success)")
+        if not logged:
+            log.info("Received Store Response (Success)")
     else:
         result.error = comment or status_info.meaning
         log.warning(
@@ -317,45 +334,116 @@ async def store_files(
     *,
     allow_transcode: bool = True,
     move_originator: tuple[str, int] | None = None,
+    send_ahead: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> AsyncIterator[StoreResult]:
-    """Send the files one C-STORE after the other, yielding each one's result.
+    """Send the files one C-STORE after the other, yielding each one's result in file order.
 
     While the peer stores one file, the next is made ready (opened, mapped or converted, its
-    request encoded): the time between a response and the next request is only the send.
-    Close it with ``contextlib.aclosing`` when leaving the loop early. ``move_originator``:
-    the C-MOVE's (AE title, message ID) these C-STOREs are sub-operations of (PS3.7 9.3.1.1).
+    request encoded). With ``send_ahead``, a Success response is followed at once by the next
+    request, and only then is the result handed over: what the caller does with it (a
+    progress bar, a report) happens while the peer stores the next file. A response other
+    than Success is yielded before anything else is sent, so a caller that halts on failure
+    sends nothing more. Close the generator with ``contextlib.aclosing`` when leaving the
+    loop early: a request still in flight is then waited for, so the association is left
+    with none outstanding. ``move_originator``: the C-MOVE's (AE title, message ID) these
+    C-STOREs are sub-operations of (PS3.7 9.3.1.1).
+
+    ``stop`` is asked before each request goes out (a C-CANCEL's flag): once it says True
+    nothing more is sent, the results of what was sent are still yielded, and the generator
+    ends; the caller's count of results is then exactly what the peer was sent.
     """
     files = iter(infos)
-    upcoming = next(files, None)
-    ready = (
-        _prepare(assoc, upcoming, allow_transcode, move_originator)
-        if upcoming is not None
-        else None
-    )
+    stopped = False
+
+    def go_on() -> bool:
+        nonlocal stopped
+        stopped = stopped or (stop is not None and stop())
+        return not stopped
+
+    def prepare_next() -> _Ready | StoreResult | None:
+        info = next(files, None) if go_on() else None
+        return _prepare(assoc, info, allow_transcode, move_originator) if info else None
+
+    def follow(ready: _Ready) -> bool:
+        if not go_on():
+            return False
+        _log_success_then_sending(ready)
+        return True
+
+    ready = prepare_next()
+    inflight: tuple[_Ready, PendingRequest] | None = None
     try:
-        while ready is not None:
-            current, ready = ready, None
-            if isinstance(current, StoreResult):
-                following = next(files, None)
-                ready = (
-                    _prepare(assoc, following, allow_transcode, move_originator)
-                    if following
-                    else None
+        while ready is not None or inflight is not None:
+            if inflight is None:
+                current, ready = ready, None
+                if isinstance(current, StoreResult):
+                    ready = prepare_next()
+                    yield current
+                    continue
+                if not go_on():
+                    current.close()  # type: ignore[union-attr]
+                    break
+                try:
+                    inflight = (current, await _begin(assoc, current))  # type: ignore[arg-type]
+                except BaseException:
+                    current.close()  # type: ignore[union-attr]
+                    raise
+                ready = prepare_next()
+            current, pending = inflight
+            following = ready if send_ahead and isinstance(ready, _Ready) else None
+            if following is not None and _followable(following):
+                pending.follow_with(
+                    following.context.context_id,
+                    following.request,  # type: ignore[arg-type]
+                    following.encoded,  # type: ignore[arg-type]
+                    before=functools.partial(follow, following),
                 )
-                yield current
-                continue
             try:
-                pending = await _begin(assoc, current)
-                following = next(files, None)
-                ready = (
-                    _prepare(assoc, following, allow_transcode, move_originator)
-                    if following
-                    else None
-                )
                 response, _ = await pending.final()
-            finally:
+            except BaseException:
+                inflight = None
                 current.close()
-            yield _finish(current.result, response)
+                raise
+            finally:
+                pending.unfollow()
+            inflight = None
+            followed = isinstance(pending.followed_by, PendingRequest)
+            if followed:  # it went out from the receive callback, as the response came in
+                inflight, ready = (following, pending.followed_by), prepare_next()  # type: ignore[assignment]
+            elif pending.followed_by is not None:
+                ready = None
+                following.close()  # type: ignore[union-attr]
+                current.close()
+                raise pending.followed_by
+            elif (
+                following is not None
+                and category_of(response.status) is StatusCategory.SUCCESS  # type: ignore[attr-defined]
+                and go_on()
+            ):
+                ready = None
+                try:
+                    inflight = (following, await _begin(assoc, following))
+                except BaseException:
+                    following.close()
+                    raise
+                ready = prepare_next()
+            current.close()
+            yield _finish(current.result, response, logged=followed)
     finally:
         if isinstance(ready, _Ready):
             ready.close()
+        if inflight is not None:
+            await _settle(*inflight)
+
+
+async def _settle(ready: _Ready, pending: PendingRequest) -> None:
+    """Wait for the response to a request sent ahead that nobody will read (the caller left
+    the loop), so the association has no request outstanding when it is released."""
+    try:
+        response, _ = await pending.final()
+        _finish(ready.result, response)
+    except Exception as exc:  # the association's own error; the caller's exception stands
+        log.debug("No response to the C-STORE sent ahead of %s: %s", ready.info.path, exc)
+    finally:
+        ready.close()

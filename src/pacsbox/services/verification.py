@@ -16,17 +16,19 @@ ECHO_PROPOSAL = (VERIFICATION, (ImplicitVRLittleEndian,))
 
 
 class VerificationSCP(RequestHandler):
-    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+    answers_now = True  # answered from the receive callback (RequestHandler)
+
+    def answer(self, assoc: Association, context: AgreedContext, request, dataset) -> CEchoRSP:
         log.info("Received Echo Request (MsgID %d)", request.message_id)
-        await assoc.send(
-            context.context_id,
-            CEchoRSP(
-                message_id_being_responded_to=request.message_id,
-                status=0x0000,
-                affected_sop_class_uid=VERIFICATION,
-            ),
-        )
         log.info("Sending Echo Response (Success)")
+        return CEchoRSP(
+            message_id_being_responded_to=request.message_id,
+            status=0x0000,
+            affected_sop_class_uid=VERIFICATION,
+        )
+
+    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
 
 
 async def echo(assoc: Association) -> int:

@@ -29,8 +29,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from pacsbox.records import record
 from pacsbox.ul.fsm import (
     Action,
     Event,
@@ -79,21 +79,21 @@ class ConnectionEvent:
     __slots__ = ()
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class AssociateIndication(ConnectionEvent):
     """A-ASSOCIATE indication (AE-6, acceptor, Sta3): answer with ``accept`` or ``reject``."""
 
     rq: AAssociateRQ
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class AssociateAccepted(ConnectionEvent):
     """A-ASSOCIATE confirmation, accept (AE-3, requestor, Sta6)."""
 
     ac: AAssociateAC
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class AssociateRejected(ConnectionEvent):
     """The association was rejected; ``rj`` says by whom and why.
 
@@ -105,7 +105,7 @@ class AssociateRejected(ConnectionEvent):
     rj: AAssociateRJ
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class DataIndication(ConnectionEvent):
     """P-DATA indication (DT-2 in Sta6, AR-6 in Sta7). PDV data are views into the receive
     buffer: copy or consume them before the buffer is needed again."""
@@ -113,12 +113,12 @@ class DataIndication(ConnectionEvent):
     pdu: PDataTF
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class ReleaseIndication(ConnectionEvent):
     """A-RELEASE indication (AR-2, Sta8): finish sending, then call ``release_response``."""
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class ReleaseCollision(ConnectionEvent):
     """A-RELEASE indication during a release collision (AR-8): both sides asked to release.
 
@@ -131,7 +131,7 @@ class ReleaseCollision(ConnectionEvent):
     requestor: bool
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class ReleaseConfirmation(ConnectionEvent):
     """A-RELEASE confirmation: the peer's A-RELEASE-RP arrived.
 
@@ -141,7 +141,7 @@ class ReleaseConfirmation(ConnectionEvent):
     """
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class AbortIndication(ConnectionEvent):
     """The peer sent an A-ABORT PDU (AA-3; AA-2 in Sta2): A-ABORT indication if its source
     is the service user (0), A-P-ABORT indication if the peer's service provider (2)."""
@@ -150,7 +150,7 @@ class AbortIndication(ConnectionEvent):
     reason: int
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class ProviderAbort(ConnectionEvent):
     """We aborted because of the peer's protocol error (AA-8; AA-1 in Sta2).
 
@@ -164,7 +164,7 @@ class ProviderAbort(ConnectionEvent):
     detail: str
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class TransportClosed(ConnectionEvent):
     """The transport connection closed (Evt17).
 

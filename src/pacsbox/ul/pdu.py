@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
+
+from ..records import record
 
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"  # PS3.7 A.2.1, the only one DICOM defines
 
@@ -96,7 +98,7 @@ class AbortReason(IntEnum):
 # Items and sub-items
 
 
-@dataclass(slots=True)
+@record
 class PresentationContextRQ:
     """PS3.8 9.3.2.2: one abstract syntax with the transfer syntaxes proposed for it."""
 
@@ -105,7 +107,7 @@ class PresentationContextRQ:
     transfer_syntaxes: list[str]
 
 
-@dataclass(slots=True)
+@record
 class PresentationContextAC:
     """PS3.8 9.3.3.2: the acceptor's answer for one proposed context.
 
@@ -118,7 +120,7 @@ class PresentationContextAC:
     transfer_syntax: str = ""
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class RoleSelection:
     """PS3.7 D.3.3.4: SCP/SCU role selection for one SOP class (1 = role supported)."""
 
@@ -127,7 +129,7 @@ class RoleSelection:
     scp_role: bool
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class SOPClassExtendedNegotiation:
     """PS3.7 D.3.3.5: service-class-specific application information (opaque bytes)."""
 
@@ -135,7 +137,7 @@ class SOPClassExtendedNegotiation:
     application_information: bytes
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class SOPClassCommonExtendedNegotiation:
     """PS3.7 D.3.3.6 (A-ASSOCIATE-RQ only)."""
 
@@ -144,7 +146,7 @@ class SOPClassCommonExtendedNegotiation:
     related_general_sop_classes: tuple[str, ...] = ()
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class UserIdentityRQ:
     """PS3.7 D.3.3.7.1. identity_type: 1 username, 2 username+passcode, 3 Kerberos, 4 SAML, 5 JWT."""
 
@@ -154,14 +156,14 @@ class UserIdentityRQ:
     secondary_field: bytes = b""
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class UserIdentityAC:
     """PS3.7 D.3.3.7.2."""
 
     server_response: bytes = b""
 
 
-@dataclass(slots=True)
+@record
 class UserInformation:
     """PS3.8 9.3.2.3 / PS3.7 D.3.3: the user information item and its sub-items.
 
@@ -185,7 +187,7 @@ class UserInformation:
 # PDUs
 
 
-@dataclass(slots=True)
+@record
 class AAssociateRQ:
     called_ae_title: str
     calling_ae_title: str
@@ -195,7 +197,7 @@ class AAssociateRQ:
     protocol_version: int = 1
 
 
-@dataclass(slots=True)
+@record
 class AAssociateAC:
     """The AE title fields of the AC are, by PS3.8 9.3.3, copies of the RQ's (not tested)."""
 
@@ -207,14 +209,14 @@ class AAssociateAC:
     protocol_version: int = 1
 
 
-@dataclass(slots=True)
+@record
 class AAssociateRJ:
     result: int
     source: int
     reason: int
 
 
-@dataclass(slots=True)
+@record
 class PDV:
     """PS3.8 9.3.5.1 presentation data value: one fragment of a command or a data set.
 
@@ -228,22 +230,22 @@ class PDV:
     data: bytes | bytearray | memoryview
 
 
-@dataclass(slots=True)
+@record
 class PDataTF:
     pdvs: list[PDV]
 
 
-@dataclass(slots=True)
+@record
 class AReleaseRQ:
     pass
 
 
-@dataclass(slots=True)
+@record
 class AReleaseRP:
     pass
 
 
-@dataclass(slots=True)
+@record
 class AAbort:
     source: int = AbortSource.SERVICE_USER
     reason: int = 0
