@@ -58,7 +58,7 @@ class AreaQuota:
         self.index = index
         self.area = area
         self.directory = Path(area.path).resolve()
-        self.where = f"AETable line {area.line} of {source}"
+        self.where = f"{area.origin} line {area.line} of {source}"
         self.on_max_studies = on_max_studies
         self._sizes: dict[str, int] = {}  # study UID -> its bytes in the area, as known here
 
@@ -83,7 +83,7 @@ class AreaQuota:
                 uid_value(header, 0x00080018), study, held - replaced + size, area.ae_title,
                 _size(limit), self.where,
             )  # fmt: skip
-            comment = f"study over maxBytesPerStudy {_size(limit)}, AETable line {area.line}"
+            comment = f"study over maxBytesPerStudy {_size(limit)}, {area.origin} line {area.line}"
             return OUT_OF_RESOURCES, comment
         if usage is None or usage.studies is None or usage.studies < area.max_studies:
             return None  # the study is in the area already, or one more fits
@@ -94,7 +94,7 @@ class AreaQuota:
                 "or drop --on-max-studies refuse to delete the oldest one",
                 uid_value(header, 0x00080018), study, area.ae_title, usage.studies, self.where,
             )  # fmt: skip
-            comment = f"area full: maxStudies {area.max_studies}, AETable line {area.line}"
+            comment = f"area full: maxStudies {area.max_studies}, {area.origin} line {area.line}"
             return OUT_OF_RESOURCES, comment
         self._delete_oldest(usage.studies - area.max_studies + 1, study)
         return None
