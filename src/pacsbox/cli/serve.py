@@ -3,7 +3,9 @@
 A Verification and Storage SCP that keeps what it receives under the data folder (default
 ./pacs-data) and indexes it (SQLite there, or PostgreSQL). What it runs with comes from
 serve's defaults, then the ``--config`` file (``pacsbox.config.native``), then the flags;
-``--print-config`` shows the result. docs/archive.md says how to run it.
+``--print-config`` shows the result. docs/archive.md says how to run it. The file's
+``[areas.<AE title>]`` add storage areas, chosen by the called AE title
+(services/serve_areas.py); without them serve has its one area, the data folder.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def server_config(config: ServeConfig, index):
         timeouts=timeouts,
         pending_interval=server.pending_interval,
     )
-    return ServerConfig(
+    zero_config = ServerConfig(
         ae_title=server.ae_title,
         policy=with_commitment(with_query(storage_policy(config.transfer_syntaxes.uids))),
         handlers={
@@ -163,6 +165,11 @@ def server_config(config: ServeConfig, index):
         require_called_ae=server.require_called_ae,
         calling_ae_titles=frozenset(server.calling_ae_titles) or None,
     )
+    if not config.areas:
+        return zero_config
+    from ..services.serve_areas import with_areas  # [areas]: the called AE title's area
+
+    return with_areas(zero_config, config, index)
 
 
 async def run(args) -> int:
