@@ -164,3 +164,17 @@ def test_the_choices_are_those_of_the_machinery_serve_reuses():
 
     assert quota.ON_MAX_STUDIES == ON_MAX_STUDIES
     assert tuple(access.value for access in Access) == AREA_ACCESS
+
+
+def test_the_documented_areas_load():
+    """The commented section of docs/pacsbox.example.toml, uncommented, and the one in
+    docs/archive.md are valid areas."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    example = (docs / "pacsbox.example.toml").read_text()
+    commented = example[example.index("# [areas.RESEARCH]") :].splitlines()
+    area = parse("\n".join(line.removeprefix("# ") for line in commented)).areas["RESEARCH"]
+    archive = (docs / "archive.md").read_text()
+    block = archive.split("```toml\n[areas.RESEARCH]\n", 1)[1].split("```", 1)[0]
+    assert parse("[areas.RESEARCH]\n" + block).areas["RESEARCH"] == area
+    assert (area.max_studies, area.max_bytes_per_study) == (100, 1 << 30)
+    assert load(docs / "pacsbox.example.toml").areas == {}  # commented out: serve's default
