@@ -106,10 +106,13 @@ def test_serve_without_areas_builds_todays_server(tmp_path):
     assert store._store(Assoc("RESEARCH")) is store.areas
     assert store._store(Assoc("PACS")) is store.default  # data/files, rows without an area
     assert store._store(Assoc("OTHER")) is store.default
-    assert (
-        store.default.area is None
-        and store.default.output_dir == (config.storage.data / "files").resolve()
-    )
+    files = (config.storage.data / "files").resolve()
+    assert store.default.area is None and store.default.output_dir == files
+    # a row of the default area is found from an area's store too (a re-sent instance's old
+    # copy is deleted there)
+    research = store.areas._stores["RESEARCH"]
+    assert research._locate(None, "1.2/CT.3") == files / "1.2" / "CT.3"
+    assert research._locate("RESEARCH", "CT.3") == tmp_path / "research" / "CT.3"
     # the areas' admission replaces the server's own checks, which would refuse RESEARCH
     assert with_areas.accept is not None and not with_areas.require_called_ae
     assert with_areas.calling_ae_titles is None

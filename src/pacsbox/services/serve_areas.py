@@ -64,8 +64,8 @@ def with_areas(server: ServerConfig, config: ServeConfig, index) -> ServerConfig
     options = {"index": index, "on_duplicate": settings.on_duplicate,
                "max_dataset_size": settings.max_dataset_size}  # fmt: skip
     default = StorageSCP(files, sort_prefix="", locate=locate, **options)
-    handlers[CStoreRQ] = AreaStorage(selection, SelectedAreaStorageSCP(selection, **options),
-                                     default)  # fmt: skip
+    areas = SelectedAreaStorageSCP(selection, locate=locate, **options)
+    handlers[CStoreRQ] = AreaStorage(selection, areas, default)
     return replace(
         server,
         handlers=handlers,
@@ -114,11 +114,17 @@ class AreaSelection:
 
 class SelectedAreaStorageSCP(AreaStorageSCP):
     """AreaStorageSCP (one StorageSCP per writable area, access, quotas) with serve's choice
-    of the area (AreaSelection.area_of): dcmqrscp's takes the called AE title's or none."""
+    of the area (AreaSelection.area_of): dcmqrscp's takes the called AE title's or none.
+    ``locate`` (area_locate) finds the default area's files too, so an instance re-sent to
+    an area from the default one does not leave its old file behind."""
 
-    def __init__(self, selection: AreaSelection, **options) -> None:
+    def __init__(self, selection: AreaSelection, *, locate, **options) -> None:
+        self._locate_row = locate  # before AreaStorageSCP hands self.locate to its stores
         super().__init__(selection.table, **options)
         self.selection = selection
+
+    def locate(self, area: str | None, path: str) -> Path | None:
+        return self._locate_row(area, path)
 
     def _area(self, assoc: Association) -> StorageArea | None:
         return self.selection.area_of_association(assoc)
