@@ -3,9 +3,7 @@
 A Verification and Storage SCP that keeps what it receives under the data folder (default
 ./pacs-data) and indexes it (SQLite there, or PostgreSQL). What it runs with comes from
 serve's defaults, then the ``--config`` file (``pacsbox.config.native``), then the flags;
-``--print-config`` shows the result. docs/archive.md says how to run it. The file's
-``[areas.<AE title>]`` add storage areas, chosen by the called AE title
-(services/serve_areas.py); without them serve has its one area, the data folder.
+``--print-config`` shows the result. docs/archive.md says how to run it.
 """
 
 from __future__ import annotations
@@ -167,7 +165,9 @@ def server_config(config: ServeConfig, index):
     )
     if not config.areas:
         return zero_config
-    from ..services.serve_areas import with_areas  # [areas]: the called AE title's area
+    # [areas.<AE title>]: storage areas chosen by the called AE title, beside the default
+    # area (the data folder, as above)
+    from ..services.serve_areas import with_areas
 
     return with_areas(zero_config, config, index)
 
