@@ -142,7 +142,7 @@ def test_the_called_ae_title_selects_the_storage_area(tmp_path):
         ok = peers.run_dcmtk("echoscu", "-aet", "NOBODY", "-aec", "RWAREA", "127.0.0.1", port)
         assert ok.returncode == 0, ok.stderr
     log = server.output()
-    assert "Refusing to store" in log
+    assert f"storage area ROAREA ([areas] line {line} of {config}) is R" in log
     assert "calling AE title 'NOBODY' may not use storage area ROAREA" in log
 
 

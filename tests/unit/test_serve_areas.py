@@ -106,6 +106,7 @@ def test_serve_without_areas_builds_todays_server(tmp_path):
     assert store._store(Assoc("RESEARCH")) is store.areas
     assert store._store(Assoc("PACS")) is store.default  # data/files, rows without an area
     assert store._store(Assoc("OTHER")) is store.default
+    assert store.answers_now  # both stores answer from the receive callback; so does it
     files = (config.storage.data / "files").resolve()
     assert store.default.area is None and store.default.output_dir == files
     # a row of the default area is found from an area's store too (a re-sent instance's old

@@ -193,7 +193,7 @@ class AreaStorageSCP(RequestHandler):
         log.warning(
             "Refusing to store %s: %s%s",
             request.affected_sop_instance_uid,
-            f"storage area {area.ae_title} (AETable line {area.line} of "
+            f"storage area {area.ae_title} ({area.origin} line {area.line} of "
             f"{self.config.source}) is {area.access.name}" if area else "no storage area",
             "; make it RW to store there" if area else "",
         )  # fmt: skip

@@ -145,6 +145,14 @@ class AreaStorage(RequestHandler):
     def open_sink(self, assoc: Association, context: AgreedContext, request):
         return self._store(assoc).open_sink(assoc, context, request)
 
+    answers_now = True  # as both stores: nothing to await (RequestHandler.answer)
+
+    def answer(self, assoc: Association, context: AgreedContext, request, dataset):
+        return self._store(assoc).answer(assoc, context, request, dataset)
+
+    def answered(self, assoc: Association) -> None:
+        self._store(assoc).answered(assoc)
+
     async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
         await self._store(assoc).handle(assoc, context, request, dataset)
 
