@@ -106,6 +106,7 @@ def test_the_called_ae_title_selects_the_storage_area(tmp_path):
         cp = storescu(port, "AREAPACS", samples["ct_jpeg_lossless"].path, options=("-xs",))
         assert cp.returncode == 0 and "Store Response (Success)" in cp.stderr, cp.stderr
         assert studies_found(port, "AREAPACS") == {study_of(samples["ct_jpeg_lossless"].path)}
+    assert f"called AE 'RWAREA': {tmp_path / 'rw'} (RW)" in server.output()  # the banner
     line = config.read_text().splitlines().index("[areas.RWAREA]") + 1
     assert f"Area RWAREA is full (maxStudies 1, [areas] line {line} of {config})" in server.output()
 

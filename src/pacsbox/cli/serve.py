@@ -213,10 +213,17 @@ def banner(config: ServeConfig, server, url: str) -> None:
     if not shutil.which("pacsbox"):
         exe = min(os.path.relpath(sys.argv[0]), os.path.abspath(sys.argv[0]), key=len)
     source = f"Configuration: {config.source}\n" if config.source else ""
+    areas = "".join(
+        f"  called AE '{area.ae_title}': {area.path} ({area.access})\n"
+        for area in config.areas.values()
+    )
+    if areas:
+        areas = f"Storage areas, by the called AE title ([areas] of the configuration):\n{areas}"
     print(
         f"pacsbox serving as AE '{aet}' on port {server.port} (Verification, Storage, Query/Retrieve).\n"
         f"{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
+        f"{areas}"
         f"Test it with:  {exe} echoscu -aec {aet} localhost {server.port}   "
         f"(or DCMTK: echoscu -aec {aet} localhost {server.port})",
         flush=True,
