@@ -44,9 +44,9 @@ def test_fast_decoding_agrees_with_pydicom(monkeypatch):
 def test_dumps_writes_what_the_standard_library_writes(name):
     import json
 
-    from pacsbox.archive.header import dumps, header_json, loads
-
     from pydicom.data import get_charset_files
+
+    from pacsbox.archive.header import dumps, header_json, loads
 
     path = get_testdata_file(name) or get_charset_files(name)[0]
     document = header_json(dcmread(path, stop_before_pixels=True))

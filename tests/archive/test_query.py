@@ -10,11 +10,13 @@ from pydicom.dataset import Dataset
 
 from pacsbox.archive import Index
 from pacsbox.archive.query import (
+    DEFAULT_AREA,
     IDENTIFIER_DOES_NOT_MATCH,
     Query,
     QueryError,
     QueryOptions,
     _Key,
+    retrieve_instances,
     value_matches,
 )
 from pacsbox.services.qr_models import Model
@@ -216,6 +218,26 @@ def test_a_storage_area_sees_its_instances_only(index):
     area = QueryOptions("AREA2", area="AREA2")
     assert uids(find(index, "STUDY", options=area)) == {STUDY_B}
     assert uids(find(index, "SERIES", options=area, StudyInstanceUID=STUDY_A)) == set()
+
+
+def test_the_default_area_sees_the_instances_of_no_area(index):
+    """DEFAULT_AREA: pacsbox serve's own AE title beside its [areas]."""
+    default = QueryOptions("PACSBOX", area=DEFAULT_AREA)
+    assert uids(find(index, "STUDY", options=default)) == {STUDY_A, STUDY_C}
+    assert uids(find(index, "PATIENT", Model.PATIENT_ROOT, default), "PatientID") == {"A1", "C3"}
+    found = find(index, "STUDY", options=default, StudyInstanceUID=STUDY_A,
+                 NumberOfStudyRelatedInstances="", ModalitiesInStudy="")  # fmt: skip
+    assert [(r.NumberOfStudyRelatedInstances, list(r.ModalitiesInStudy)) for r in found] == [
+        (4, ["CT", "SR"])
+    ]
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = f"{STUDY_A}\\{STUDY_B}"
+    with index.engine.connect() as conn:
+        _, instances = retrieve_instances(conn, Model.STUDY_ROOT, identifier, DEFAULT_AREA)
+        _, in_area2 = retrieve_instances(conn, Model.STUDY_ROOT, identifier, "AREA2")
+    assert len(instances) == 4 and {i.area for i in instances} == {None}
+    assert [i.area for i in in_area2] == ["AREA2"]
 
 
 _TEXT = st.text(alphabet="AB%_^ \\.xyz", min_size=1, max_size=12)

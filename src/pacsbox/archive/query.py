@@ -139,10 +139,23 @@ class QueryError(Exception):
         self.comment = comment
 
 
+# QueryOptions.area (and retrieve_instances' area) for the default storage area: the instances
+# indexed without one (pacsbox serve's own AE title beside its [areas]). No AE title is empty.
+DEFAULT_AREA = ""
+
+
+def _area_scope(area: str | None) -> ColumnElement[bool] | None:
+    """The instances of storage area ``area`` (DEFAULT_AREA: of none); None: of every area."""
+    if area is None:
+        return None
+    return instances.c.area.is_(None) if area == DEFAULT_AREA else instances.c.area == area
+
+
 @dataclass(frozen=True, slots=True)
 class QueryOptions:
     retrieve_ae_title: str = ""
-    area: str | None = None  # only instances of this storage area (dcmqrscp's AETable)
+    # only instances of this storage area (dcmqrscp's AETable; DEFAULT_AREA: of none)
+    area: str | None = None
     case_insensitive_pn: bool = True
     # agreed by SOP class extended negotiation (PS3.4 C.5.1.1, see find_scp):
     relational: bool = False  # keys below the query level (PS3.4 C.4.1.2.2)
@@ -473,9 +486,11 @@ def _joined(level: str):
 
 
 def _in_area(level: str, area: str) -> ColumnElement[bool]:
+    scope = _area_scope(area)
+    assert scope is not None
     if level == IMAGE:
-        return instances.c.area == area
-    in_area = select(instances.c.series_fk).where(instances.c.area == area)
+        return scope
+    in_area = select(instances.c.series_fk).where(scope)
     if level == SERIES:
         return series.c.id.in_(in_area)
     in_area = select(series.c.study_fk).where(series.c.id.in_(in_area))
@@ -612,7 +627,9 @@ class Query:
         if not self._computed:
             return out
         area = self.options.area
-        scope = instances.c.area == area if area is not None else literal(True)
+        scope = _area_scope(area)
+        if scope is None:
+            scope = literal(True)
         if self.level == SERIES:
             rows = conn.execute(
                 select(instances.c.series_fk, func.count(instances.c.id))
@@ -680,7 +697,9 @@ class Query:
             below = instances.join(series, instances.c.series_fk == series.c.id).join(
                 studies, series.c.study_fk == studies.c.id
             )
-        scope = instances.c.area == self.options.area if self.options.area else literal(True)
+        scope = _area_scope(self.options.area)
+        if scope is None:
+            scope = literal(True)
         latest = (
             select(owner.label("entity"), func.max(instances.c.id).label("latest"))
             .select_from(below).where(owner.in_(ids), scope).group_by(owner).subquery()
@@ -865,7 +884,7 @@ def retrieve_instances(
         values = [v.strip() for v in text.split("\\") if v.strip()]
         conditions.append(_COLUMNS[tag].column.in_(values))
     if area is not None:
-        conditions.append(instances.c.area == area)
+        conditions.append(_area_scope(area))
     rows = conn.execute(
         select(instances.c.sop_class_uid, instances.c.sop_instance_uid,
                instances.c.transfer_syntax, instances.c.path, instances.c.area)

@@ -147,7 +147,7 @@ def server_config(config: ServeConfig, index):
         timeouts=timeouts,
         pending_interval=server.pending_interval,
     )
-    return ServerConfig(
+    zero_config = ServerConfig(
         ae_title=server.ae_title,
         policy=with_commitment(with_query(storage_policy(config.transfer_syntaxes.uids))),
         handlers={
@@ -178,6 +178,13 @@ def server_config(config: ServeConfig, index):
         require_called_ae=server.require_called_ae,
         calling_ae_titles=frozenset(server.calling_ae_titles) or None,
     )
+    if not config.areas:
+        return zero_config
+    # [areas.<AE title>]: storage areas chosen by the called AE title, beside the default
+    # area (the data folder, as above)
+    from ..services.serve_areas import with_areas
+
+    return with_areas(zero_config, config, index)
 
 
 def main(argv: list[str]) -> int:
@@ -289,10 +296,17 @@ def banner(config: ServeConfig, port: int, url: str, *, workers: int = 1) -> Non
 
         each = per_worker(config.server.max_associations, workers)
         processes = f"{workers} worker processes on this port, up to {each} associations each.\n"
+    areas = "".join(
+        f"  called AE '{area.ae_title}': {area.path} ({area.access})\n"
+        for area in config.areas.values()
+    )
+    if areas:
+        areas = f"Storage areas, by the called AE title ([areas] of the configuration):\n{areas}"
     print(
         f"pacsbox serving as AE '{aet}' on port {port} (Verification, Storage, Query/Retrieve).\n"
         f"{processes}{source}"
         f"Received instances go to {data / 'files'}, the index is {_safe(url)}\n"
+        f"{areas}"
         f"Test it with:  {exe} echoscu -aec {aet} localhost {port}   "
         f"(or DCMTK: echoscu -aec {aet} localhost {port})",
         flush=True,

@@ -117,7 +117,12 @@ class Host:
 
 @dataclass(frozen=True)
 class StorageArea:
-    """One AETable row: the called AE title, its directory, access, quota and peers."""
+    """One AETable row: the called AE title, its directory, access, quota and peers.
+
+    ``origin`` names what defines the area in messages ("AETable line 12 of F"; `pacsbox
+    serve`'s TOML areas say "[areas] line 12 of F"), and ``on_max_studies`` is the area's
+    own choice when the server's (--on-max-studies) should not apply (None: it does).
+    """
 
     ae_title: str
     path: str
@@ -128,6 +133,8 @@ class StorageArea:
     peer_names: tuple[str, ...] = ()  # as written: symbolic names or "(AE, host, port)"
     peer_hosts: tuple[Host, ...] = ()  # peer_names resolved, in order
     line: int = field(default=0, compare=False)
+    origin: str = field(default="AETable", compare=False)
+    on_max_studies: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ The file has these sections, every key optional (the defaults are serve's zero c
     [database]           url (sqlite:///... or postgresql://...; default: SQLite in data/)
     [transfer_syntaxes]  accept: the acceptor's preference order, by name, option or UID
     [peers.<AE title>]   host, port: the AEs we know (C-MOVE destinations)
+    [areas.<AE title>]   path, access, max_studies, max_bytes_per_study, peers,
+                         on_max_studies: the storage area this called AE title selects
+                         (dcmqrscp's AETable line; see AreaSettings)
 
 Values are checked as the file is read: an unknown section or key, a value of the wrong type
 or outside its range is an error naming the file, the line, the key and what it expects.
@@ -43,6 +46,12 @@ MAX_AE_TITLE = 16  # PS3.5 6.2, VR AE
 # A re-sent SOP Instance UID (the storage SCP's ON_DUPLICATE, without importing pydicom)
 ON_DUPLICATE = ("replace", "keep", "refuse")
 MIN_PDU, MAX_PDU = 4096, 131072  # what DCMTK's tools accept for -pdu
+# A storage area's access (dcmqrscp.cfg's AETable: R, RW, W) and what a new study does when
+# the area holds max_studies (services/quota.py's ON_MAX_STUDIES, without importing pydicom)
+AREA_ACCESS = ("R", "RW", "W")
+ON_MAX_STUDIES = ("delete-oldest", "refuse")
+# max_bytes_per_study's units, binary as in dcmqrscp.cfg (1mb = 1024 * 1024 bytes)
+SIZE_UNITS = {"b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30}
 
 
 class NativeConfigError(PacsboxError, ValueError):
@@ -122,6 +131,26 @@ class Peer:
 
 
 @dataclass(frozen=True, slots=True)
+class AreaSettings:
+    """[areas.<AE title>]: a storage area, the one an association calling ``ae_title`` uses
+    for storing, querying and retrieving: dcmqrscp.cfg's AETable line
+    ``ae_title path access (max_studies, max_bytes_per_study) peers`` (services/areas.py).
+
+    None is "no limit" for the quotas and "any calling AE title" for ``peers``. ``line``:
+    where the section starts in the file, for messages.
+    """
+
+    ae_title: str
+    path: Path
+    access: str = "RW"
+    max_studies: int | None = None
+    max_bytes_per_study: int | None = None
+    peers: tuple[str, ...] | None = None
+    on_max_studies: str = "delete-oldest"
+    line: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ServeConfig:
     """Everything `pacsbox serve` runs with. ``source``: the file it was read from, if any."""
 
@@ -131,6 +160,7 @@ class ServeConfig:
     transfer_syntaxes: TransferSyntaxSettings = field(default_factory=TransferSyntaxSettings)
     peers: Mapping[str, Peer] = field(default_factory=dict)
     source: Path | None = None
+    areas: Mapping[str, AreaSettings] = field(default_factory=dict)  # called AE title -> area
 
     @property
     def database_url(self) -> str:
@@ -380,7 +410,8 @@ _PEER_KEYS: dict[str, _Key] = {
     "host": _Key(_text, 'a host name or address, e.g. "ct1.example.org"'),
     "port": _Key(_integer(1, 65535), "an integer from 1 to 65535"),
 }
-_ALL_SECTIONS = (*(f"[{name}]" for name in _SECTIONS), "[peers.<AE title>]")
+_SECTION_NAMES = (*_SECTIONS, "peers", "areas")
+_ALL_SECTIONS = (*(f"[{name}]" for name in _SECTIONS), "[peers.<AE title>]", "[areas.<AE title>]")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -429,14 +460,18 @@ def parse(text: str, *, source: str = "<string>", base: Path | None = None) -> S
 
     settings: dict[str, Any] = {}
     peers: dict[str, Peer] = {}
+    areas: dict[str, AreaSettings] = {}
     for section, body in document.items():
         if section == "peers":
             peers = _peers(body, error)
             continue
+        if section == "areas":
+            areas = _areas(body, error, source, where, base)
+            continue
         if section not in _SECTIONS:
             line = where.line(section, None) or where.line("", section)
             raise NativeConfigError(
-                source, line, f"[{section}]", f"unknown section{_did_you_mean(section, _SECTIONS)}",
+                source, line, f"[{section}]", f"unknown section{_did_you_mean(section, _SECTION_NAMES)}",
                 f"the sections are {', '.join(_ALL_SECTIONS)}",
             )  # fmt: skip
         if not isinstance(body, dict):
@@ -460,7 +495,7 @@ def parse(text: str, *, source: str = "<string>", base: Path | None = None) -> S
     storage = settings.get("storage")
     if storage is not None and base is not None and not storage.data.is_absolute():
         settings["storage"] = replace(storage, data=base / storage.data)
-    return ServeConfig(**settings, peers=peers)
+    return ServeConfig(**settings, peers=peers, areas=areas)
 
 
 def _peers(body: Any, error) -> dict[str, Peer]:
@@ -495,6 +530,106 @@ def _peers(body: Any, error) -> dict[str, Peer]:
                         f"add {' and '.join(f'{k} = ...' for k in missing)} to [{section}]")  # fmt: skip
         peers[ae_title.strip()] = Peer(ae_title.strip(), **values)
     return peers
+
+
+def _study_count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid
+    return value or None
+
+
+def _study_size(value: Any) -> int | None:
+    """Bytes as an integer, or a number and a unit as dcmqrscp.cfg writes it ("1024mb"; a
+    blank between them and upper case are fine here); 0 is no limit."""
+    if isinstance(value, str):
+        found = re.fullmatch(r"\s*(\d+)\s*([kmg]?b)\s*", value, re.IGNORECASE)
+        if found is None:
+            raise _Invalid
+        value = int(found.group(1)) * SIZE_UNITS[found.group(2).lower()]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid
+    return value or None
+
+
+def _area_peers(value: Any) -> tuple[str, ...] | None:
+    titles = _ae_titles(value)
+    if titles == ("ANY",):
+        return None
+    if not titles:
+        raise _Invalid("[] admits nobody: no association could use the area")
+    if "ANY" in titles:
+        raise _Invalid('"ANY" admits every calling AE title and cannot be one of several')
+    return titles
+
+
+_AREA_KEYS: dict[str, _Key] = {
+    "path": _Key(_path, 'a folder, e.g. "research" (relative to this file\'s folder) or "/srv/research"'),
+    "access": _Key(_choice(*AREA_ACCESS), '"R" (query and retrieve), "RW" or "W" (store only)'),
+    "max_studies": _Key(_study_count, "a number of studies (0: no limit)"),
+    "max_bytes_per_study": _Key(_study_size, 'bytes as an integer, or a string such as "1 GB" or "512mb" (b, kb, mb, gb; 1kb = 1024 bytes; 0: no limit)'),
+    "peers": _Key(_area_peers, 'an array of calling AE titles, e.g. ["CT1", "MR2"], or ["ANY"]'),
+    "on_max_studies": _Key(_choice(*ON_MAX_STUDIES), '"delete-oldest" or "refuse"'),
+}  # fmt: skip
+
+
+def _areas(
+    body: Any, error, source: str, where: _Locator, base: Path | None
+) -> dict[str, AreaSettings]:
+    """[areas.<AE title>] sections: each area's settings, its path made absolute from
+    ``base`` (the file's folder) as [storage] data is."""
+    if not isinstance(body, dict):
+        raise error("", "areas", "areas must be a set of sections, one per called AE title",
+                    'write [areas.RESEARCH] then path = "..." and the other keys')  # fmt: skip
+    areas: dict[str, AreaSettings] = {}
+    for ae_title, entry in body.items():
+        label = f"[areas.{_toml_key(ae_title)}]"
+
+        def fail(key: str | None, problem: str, fix: str, ae_title=ae_title, label=label):
+            line = where.line(f"areas.{ae_title}", key)
+            subject = f"{label} {key}" if key else label
+            return NativeConfigError(source, line, subject, problem, fix)
+
+        problem = ae_title_problem(ae_title)
+        if problem:
+            raise fail(None, f"the section's name must be the called AE title of the area: {problem}",
+                       "rename the section to [areas.<AE title>]")  # fmt: skip
+        if not isinstance(entry, dict):
+            raise fail(None, "a storage area must be a section",
+                       f'write {label} then path = "..." on the next line')  # fmt: skip
+        values: dict[str, Any] = {}
+        for key, value in entry.items():
+            spec = _AREA_KEYS.get(key)
+            if spec is None:
+                raise fail(key, f"unknown key{_did_you_mean(key, _AREA_KEYS)}",
+                           f"a storage area has the keys {', '.join(_AREA_KEYS)}")  # fmt: skip
+            try:
+                values[key] = spec.check(value)
+            except _Invalid as exc:
+                default = _AREA_DEFAULTS.get(key)
+                fix = f"write {spec.expected}" + (
+                    f", or remove the line for the default ({default})" if default else ""
+                )
+                raise fail(key, exc.problem(value, spec), fix) from None
+        if "path" not in values:
+            raise fail(None, "the storage area has no path",
+                       f'add path = "<folder>" to {label} (relative to this file\'s folder)')  # fmt: skip
+        title = ae_title.strip()
+        if title in areas:
+            raise fail(None, f"a second section for the AE title {title!r}",
+                       "give each storage area its own AE title")  # fmt: skip
+        if base is not None and not values["path"].is_absolute():
+            values["path"] = base / values["path"]
+        areas[title] = AreaSettings(title, **values, line=where.line(f"areas.{ae_title}", None))
+    return areas
+
+
+_AREA_DEFAULTS = {
+    "access": '"RW"',
+    "max_studies": "no limit",
+    "max_bytes_per_study": "no limit",
+    "peers": "any calling AE title",
+    "on_max_studies": '"delete-oldest"',
+}
 
 
 def _did_you_mean(word: str, known) -> str:
@@ -573,7 +708,30 @@ def dumps(config: ServeConfig, *, comment: str | None = None) -> str:
     for peer in config.peers.values():
         out += ["", f"[peers.{_toml_key(peer.ae_title)}]", f"host = {_toml_value(peer.host)}",
                 f"port = {peer.port}"]  # fmt: skip
+    for area in config.areas.values():
+        out += _area_lines(area)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _area_lines(area: AreaSettings) -> list[str]:
+    """An [areas.<AE title>] section, every key written (limits of 0: none)."""
+    size = area.max_bytes_per_study
+    return [
+        "",
+        f"[areas.{_toml_key(area.ae_title)}]",
+        f"path = {_toml_value(Path(area.path).resolve())}",
+        f"access = {_toml_value(area.access)}",
+        f"max_studies = {area.max_studies or 0}" + ("" if area.max_studies else "  # no limit"),
+        f"max_bytes_per_study = {_toml_value(size_text(size)) if size else '0  # no limit'}",
+        f"peers = {_toml_value(area.peers if area.peers is not None else ('ANY',))}",
+        f"on_max_studies = {_toml_value(area.on_max_studies)}",
+    ]
+
+
+def size_text(size: int) -> str:
+    """A byte count in the largest unit that holds it exactly ("1gb", "1536kb", "100b")."""
+    unit = next(u for u in ("gb", "mb", "kb", "b") if size % SIZE_UNITS[u] == 0)
+    return f"{size // SIZE_UNITS[unit]}{unit}"
 
 
 def _toml_value(value: Any) -> str:

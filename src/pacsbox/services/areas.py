@@ -132,7 +132,8 @@ class AreaStorageSCP(RequestHandler):
 
     index: the archive's Index; each instance is recorded with ``area=<AE title>`` and its
         path relative to the area's directory, under the area's quotas. None: files only.
-    on_duplicate, on_max_studies: see StorageSCP and AreaQuota.
+    on_duplicate, on_max_studies, max_dataset_size: see StorageSCP and AreaQuota (an area's
+        own ``on_max_studies``, when it has one, rather than this).
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class AreaStorageSCP(RequestHandler):
         index=None,
         on_duplicate: str = "replace",
         on_max_studies: str = "delete-oldest",
+        max_dataset_size: int | None = None,
     ) -> None:
         self.config = config
         self._stores: dict[str, StorageSCP] = {}
@@ -151,7 +153,10 @@ class AreaStorageSCP(RequestHandler):
                 quota = None
                 if index is not None:
                     quota = AreaQuota(
-                        index, area, source=config.source, on_max_studies=on_max_studies
+                        index,
+                        area,
+                        source=config.source,
+                        on_max_studies=area.on_max_studies or on_max_studies,
                     )
                 self._stores[area.ae_title] = StorageSCP(
                     area.path,
@@ -160,6 +165,7 @@ class AreaStorageSCP(RequestHandler):
                     on_duplicate=on_duplicate,
                     quota=quota,
                     locate=self.locate,
+                    max_dataset_size=max_dataset_size,
                 )
 
     def locate(self, area: str | None, path: str) -> Path | None:
@@ -187,7 +193,7 @@ class AreaStorageSCP(RequestHandler):
         log.warning(
             "Refusing to store %s: %s%s",
             request.affected_sop_instance_uid,
-            f"storage area {area.ae_title} (AETable line {area.line} of "
+            f"storage area {area.ae_title} ({area.origin} line {area.line} of "
             f"{self.config.source}) is {area.access.name}" if area else "no storage area",
             "; make it RW to store there" if area else "",
         )  # fmt: skip

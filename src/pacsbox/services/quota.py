@@ -58,7 +58,7 @@ class AreaQuota:
         self.index = index
         self.area = area
         self.directory = Path(area.path).resolve()
-        self.where = f"AETable line {area.line} of {source}"
+        self.where = f"{area.origin} line {area.line} of {source}"
         self.on_max_studies = on_max_studies
         self._sizes: dict[str, int] = {}  # study UID -> its bytes in the area, as known here
 
@@ -76,26 +76,29 @@ class AreaQuota:
             usage = self.index.area_usage(area.ae_title, study)  # first sight, or refusing
             held = usage.study_size
         if limit >= 0 and held - replaced + size > limit:
+            words = _words(area)
             log.warning(
                 "Refusing %s: study %s would hold %d bytes in area %s, over its "
-                "maxBytesPerStudy %s (%s); raise the quota there or send the study to "
-                "another area",
+                "%s %s (%s); raise the quota there or send the study to another area",
                 uid_value(header, 0x00080018), study, held - replaced + size, area.ae_title,
-                _size(limit), self.where,
+                words["bytes"], _size(limit), self.where,
             )  # fmt: skip
-            comment = f"study over maxBytesPerStudy {_size(limit)}, AETable line {area.line}"
-            return OUT_OF_RESOURCES, comment
+            comment = f"study over {words['bytes']} {_size(limit)}, {area.origin} line {area.line}"
+            return OUT_OF_RESOURCES, comment[:64]
         if usage is None or usage.studies is None or usage.studies < area.max_studies:
             return None  # the study is in the area already, or one more fits
         if self.on_max_studies == "refuse":
+            words = _words(area)
             log.warning(
                 "Refusing %s: its study %s is new and area %s holds %d studies, its "
-                "maxStudies (%s; --on-max-studies refuse). Raise maxStudies, delete a study, "
-                "or drop --on-max-studies refuse to delete the oldest one",
-                uid_value(header, 0x00080018), study, area.ae_title, usage.studies, self.where,
+                "%s (%s; %s). Raise %s, delete a study, or drop %s to delete the oldest one",
+                uid_value(header, 0x00080018), study, area.ae_title, usage.studies,
+                words["studies"], self.where, words["refuse"], words["studies"], words["refuse"],
             )  # fmt: skip
-            comment = f"area full: maxStudies {area.max_studies}, AETable line {area.line}"
-            return OUT_OF_RESOURCES, comment
+            comment = (
+                f"area full: {words['studies']} {area.max_studies}, {area.origin} line {area.line}"
+            )
+            return OUT_OF_RESOURCES, comment[:64]
         self._delete_oldest(usage.studies - area.max_studies + 1, study)
         return None
 
@@ -139,3 +142,12 @@ def _size(size: int) -> str:
         if size >= factor and (size % factor == 0 or size >= 10 * factor):
             return f"{size // factor}{unit}"
     return f"{size}b"
+
+
+def _words(area) -> dict[str, str]:
+    """The quota's names where the area is defined: dcmqrscp.cfg's, or serve's TOML keys."""
+    if area.origin == "AETable":
+        return {"bytes": "maxBytesPerStudy", "studies": "maxStudies",
+                "refuse": "--on-max-studies refuse"}  # fmt: skip
+    return {"bytes": "max_bytes_per_study", "studies": "max_studies",
+            "refuse": 'on_max_studies = "refuse"'}  # fmt: skip
