@@ -41,6 +41,8 @@ def record(cls: type[T] | None = None, /, *, frozen: bool = False, kw_only: bool
     """``@record`` or ``@record(frozen=True, kw_only=True)`` on a class, as ``@dataclass``."""
 
     def wrap(cls: type[T]) -> type[T]:
+        if not cls.__doc__:  # else dataclass renders inspect.signature(cls) into one (~80 us)
+            cls.__doc__ = f"{cls.__name__} (pacsbox.records.record)"
         if "__repr__" not in cls.__dict__:
             cls.__repr__ = _repr  # type: ignore[assignment]
         if "__eq__" not in cls.__dict__:
