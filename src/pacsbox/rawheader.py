@@ -44,6 +44,11 @@ _VRS = frozenset(
         *("SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"),
     )
 )
+_VR_NAMES = {vr.encode("ascii"): vr for vr in _VRS}
+# An element header in one unpack: group, element, then the VR and 16-bit length (explicit)
+# or the 32-bit length (implicit); a long VR's 32-bit length is read after
+_EXPLICIT_HEADER = struct.Struct("<HH2sH")
+_IMPLICIT_HEADER = struct.Struct("<HHI")
 _BINARY_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "UN"))
 _NUMBERS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "SV": "q", "UV": "Q"}
 _SIZES = {vr: struct.calcsize(code) for vr, code in _NUMBERS.items()}
@@ -153,13 +158,22 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
     length)} and where the walk stopped. At the top level it stops at Pixel Data."""
     top = mode == _TOP
     unpack = struct.unpack_from
+    # each element header in one unpack (_EXPLICIT_HEADER, _IMPLICIT_HEADER)
+    header = _IMPLICIT_HEADER.unpack_from if implicit else _EXPLICIT_HEADER.unpack_from
+    vr_names = _VR_NAMES
     elements: dict[int, tuple[str | None, int, int]] = {}
     last = -1
     while pos < end:
         if end - pos < 8:
             raise Unsupported(f"{end - pos} stray bytes at the end of the data set")
-        group, element = unpack("<HH", buf, pos)
+        if implicit:
+            group, element, length = header(buf, pos)
+            vr = None
+        else:
+            group, element, raw_vr, length = header(buf, pos)
+            vr = vr_names.get(raw_vr)
         tag = group << 16 | element
+        start = pos + 8
         if tag == _ITEM_END and mode == _DELIMITED:
             return elements, pos + 8
         if top and tag >= 0x7FE00008:
@@ -167,22 +181,14 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
         if tag <= last:
             raise Unsupported("elements out of order")
         last = tag
-        if implicit:
-            vr = None
-            (length,) = unpack("<I", buf, pos + 4)
-            start = pos + 8
-        else:
-            vr = buf[pos + 4 : pos + 6].tobytes().decode("latin-1")
-            if vr not in _VRS:
-                raise Unsupported(f"unknown VR {vr!r}")
+        if not implicit:
+            if vr is None:
+                raise Unsupported(f"unknown VR {raw_vr.decode('latin-1')!r}")
             if vr in _LONG_VRS:
                 if end - pos < 12:
                     raise Unsupported("element header cut short")
                 (length,) = unpack("<I", buf, pos + 8)
                 start = pos + 12
-            else:
-                (length,) = unpack("<H", buf, pos + 6)
-                start = pos + 8
         if length == _UNDEFINED:
             if (vr or _implicit_vr(tag)) != "SQ":
                 raise Unsupported("undefined length outside a sequence")
