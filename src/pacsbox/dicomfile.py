@@ -9,6 +9,7 @@ behind.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -263,16 +264,31 @@ def file_meta_bytes(
     Encoded here rather than through pydicom's writer: it is written before every received
     instance, and this is a fixed handful of elements (a tenth of the time).
     """
-    elements = [
-        _element(0x0001, b"OB", b"\x00\x01"),  # File Meta Information Version
-        _element(0x0002, b"UI", _padded(sop_class_uid, b"\0")),
-        _element(0x0003, b"UI", _padded(sop_instance_uid, b"\0")),
+    before, after = _meta_around_instance(
+        sop_class_uid, transfer_syntax, source_ae, sending_ae, receiving_ae
+    )
+    instance = _element(0x0003, b"UI", _padded(sop_instance_uid, b"\0"))
+    length = len(before) + len(instance) + len(after)
+    return b"".join(
+        (PREAMBLE, _element(0x0000, b"UL", struct.pack("<I", length)), before, instance, after)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_around_instance(
+    sop_class_uid: str, transfer_syntax: str, source_ae: str, sending_ae: str, receiving_ae: str
+) -> tuple[bytes, bytes]:
+    """The file meta elements before and after Media Storage SOP Instance UID: the same for
+    every instance of an association's SOP class and syntax, so made once."""
+    before = _element(0x0001, b"OB", b"\x00\x01") + _element(  # File Meta Information Version
+        0x0002, b"UI", _padded(sop_class_uid, b"\0")
+    )
+    after = [
         _element(0x0010, b"UI", _padded(transfer_syntax, b"\0")),
         _element(0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\0")),
         _element(0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
     ]
     for element, title in ((0x0016, source_ae), (0x0017, sending_ae), (0x0018, receiving_ae)):
         if title:
-            elements.append(_element(element, b"AE", _padded(title, b" ")))
-    body = b"".join(elements)
-    return PREAMBLE + _element(0x0000, b"UL", struct.pack("<I", len(body))) + body
+            after.append(_element(element, b"AE", _padded(title, b" ")))
+    return before, b"".join(after)

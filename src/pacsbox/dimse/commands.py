@@ -198,24 +198,27 @@ def decode_command_set(buf: bytes | bytearray | memoryview) -> dict[int, Command
     CommandGroupLength is checked for form but its value is not trusted: the PDV boundaries
     delimit the command set, and a wrong group length from a peer costs nothing here.
     """
-    mv = memoryview(buf)
-    end = len(mv)
+    data = bytes(buf)  # a few hundred bytes: one copy, then plain bytes slices
+    end = len(data)
     pos = 0
     elements: dict[int, CommandValue] = {}
+    unpack = _HEADER.unpack_from
+    vr_of = _VR_OF
     while pos < end:
         if end - pos < 8:
             raise DIMSEError(
                 f"command set: {end - pos} stray bytes at offset {pos} where an element "
                 "header (8 bytes) was expected; the command set is truncated"
             )
-        group, element, length = _HEADER.unpack_from(mv, pos)
+        group, element, length = unpack(data, pos)
         if group != 0x0000:
             raise DIMSEError(
                 f"command set: element ({group:04X},{element:04X}) at offset {pos} is "
                 "outside group 0000; a command set holds group 0000 only (PS3.7 6.3.1). "
                 "The peer may have sent a data set in a command PDV"
             )
-        value_end = pos + 8 + length
+        start = pos + 8
+        value_end = start + length
         if value_end > end:
             raise DIMSEError(
                 f"command set: {tag_name(element)} at offset {pos} has length {length}, "
@@ -224,13 +227,23 @@ def decode_command_set(buf: bytes | bytearray | memoryview) -> dict[int, Command
             )
         if element in elements:
             raise DIMSEError(f"command set: {tag_name(element)} appears twice")
-        raw = mv[pos + 8 : value_end]
-        vr = _VR_OF.get(element)
+        vr = vr_of.get(element)
+        # the usual values first, without a call: a UID, a US, a UL
         if vr is None:
-            elements[element] = bytes(raw)
+            elements[element] = data[start:value_end]
+        elif vr == "US" and length == 2:
+            elements[element] = data[start] | data[start + 1] << 8
+        elif vr == "UI" and length:
+            try:
+                elements[element] = data[start:value_end].rstrip(b"\0 ").decode("ascii")
+            except UnicodeDecodeError as exc:
+                raise DIMSEError(
+                    f"command set: {tag_name(element)} has a value of {length} bytes that is "
+                    f"not a valid {vr}: {exc}"
+                ) from exc
         elif length or vr in ("UI", "AE", "LO", "AT"):
             try:
-                elements[element] = _DECODERS[vr](raw)
+                elements[element] = _DECODERS[vr](memoryview(data)[start:value_end])
             except (ValueError, struct.error) as exc:
                 raise DIMSEError(
                     f"command set: {tag_name(element)} has a value of {length} bytes that is "
