@@ -201,10 +201,6 @@ class AnsweringStore(RequestHandler):
     def answered(self, assoc) -> None:
         self.served.append(("answered", None))
 
-    async def handle(self, assoc, context, request, dataset) -> None:
-        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
-        self.answered(assoc)
-
 
 class SlowFind(CountingFind):
     def __init__(self, pending: int, served: list) -> None:

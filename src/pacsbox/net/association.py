@@ -128,7 +128,9 @@ class RequestHandler:
         request: DIMSEMessage,
         dataset: bytearray | DatasetSink | None,
     ) -> None:
-        raise NotImplementedError
+        """Serve the request; by default the response ``answer`` gives, then ``answered``."""
+        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
+        self.answered(assoc)
 
     def close(self) -> None:
         """Release what the handler holds (the server is stopping)."""
@@ -549,14 +551,9 @@ class Association(asyncio.Protocol):
                 return
         if self.closed.done() or not self._conn.is_established:
             return  # the peer went meanwhile
-        conn = self._conn
-        batch: list = []
-        for header, data in encode_message_buffers(
-            context.context_id, response, None, self.send_pdu_length
-        ):
-            batch += (header, data)
-        conn.send_pdata_buffers(batch)
-        self._write(conn.data_to_send())
+        self._send_now(
+            encode_message_buffers(context.context_id, response, None, self.send_pdu_length)
+        )
         try:
             handler.answered(self)
         except Exception:
@@ -777,13 +774,17 @@ class Association(asyncio.Protocol):
         message_id = message.message_id  # type: ignore[attr-defined]
         queue: asyncio.Queue = asyncio.Queue()
         self._responses[message_id] = queue
-        batch: list = []
-        for header, data in encoded:
-            batch += (header, data)
-        conn = self._conn
-        conn.send_pdata_buffers(batch)
-        self._write(conn.data_to_send())
+        self._send_now(encoded)
         return PendingRequest(self, message_id, queue)
+
+    def _send_now(self, pieces: Iterable[tuple[bytes, BytesLike]]) -> None:
+        """A message's few PDUs, in memory, written at once: one state check, one gathered
+        write (or into the transport's buffer), no awaiting."""
+        batch: list = []
+        for header, data in pieces:
+            batch += (header, data)
+        self._conn.send_pdata_buffers(batch)
+        self._write(self._conn.data_to_send())
 
     async def cancel(self, message_id: int, context_id: int) -> None:
         """C-CANCEL-RQ (PS3.7 9.3.2.3) for our request ``message_id`` on ``context_id``.

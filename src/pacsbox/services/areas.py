@@ -211,10 +211,6 @@ class AreaStorageSCP(RequestHandler):
         if store is not None:
             store.answered(assoc)
 
-    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
-        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
-        self.answered(assoc)
-
     def close(self) -> None:
         for store in self._stores.values():
             store.close()

@@ -347,12 +347,6 @@ class StorageSCP(RequestHandler):
             with contextlib.suppress(OSError):  # no spare: the next instance makes its own
                 self._spare = create_temp(self.output_dir)
 
-    async def handle(
-        self, assoc: Association, context: AgreedContext, request: CStoreRQ, dataset
-    ) -> None:
-        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
-        self.answered(assoc)
-
     def close(self) -> None:
         """Remove the spare temp file."""
         if self._spare is not None:

@@ -27,9 +27,6 @@ class VerificationSCP(RequestHandler):
             affected_sop_class_uid=VERIFICATION,
         )
 
-    async def handle(self, assoc: Association, context: AgreedContext, request, dataset) -> None:
-        await assoc.send(context.context_id, self.answer(assoc, context, request, dataset))
-
 
 async def echo(assoc: Association) -> int:
     """One C-ECHO; returns the response status (0x0000 is success)."""
