@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+
+from pacsbox.records import record
 
 from .errors import PacsboxError
 from .syntaxes import (
@@ -31,7 +32,7 @@ class NotDicomError(PacsboxError):
     """A file that is not DICOM, or lacks what is needed to send it; the message says which."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class FileInfo:
     path: Path
     sop_class_uid: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import pytest
 
@@ -55,3 +56,83 @@ def test_messages_pdus_and_events_compare_by_value():
         1, "1.2", ["1.2.840.10008.1.2"]
     )
     assert len({AbortIndication(0, 0), AbortIndication(0, 0), AbortIndication(2, 1)}) == 2
+
+
+def _both(body, **options):
+    """``body()`` (a class namespace) made into a class by dataclass and by record."""
+    return (
+        dataclasses.dataclass(slots=True, **options)(type("R", (), body())),
+        record(type("R", (), body()), **options),
+    )
+
+
+def test_inherited_fields_keep_their_place_and_take_new_defaults():
+    def base_body():
+        return {
+            "__annotations__": {"kind": typing.ClassVar[int], "flag": "bool", "extra": "dict"},
+            "flag": False,
+            "extra": dataclasses.field(default_factory=dict, repr=False),
+        }
+
+    reference_base, our_base = _both(base_body, kw_only=True)
+
+    def child(base):
+        namespace = {"__annotations__": {"number": "int", "flag": "bool"}, "flag": True}
+        namespace["kind"] = 7
+        return dataclasses.dataclass(slots=True, kw_only=True)(type("C", (base,), namespace))
+
+    reference = child(reference_base)
+    ours = record(type("C", (our_base,), {"__annotations__": {"number": "int", "flag": "bool"},
+                                          "flag": True, "kind": 7}), kw_only=True)  # fmt: skip
+    for cls in (reference, ours):
+        assert [f.name for f in dataclasses.fields(cls)] == ["flag", "extra", "number"]
+        one = cls(number=3)
+        assert (one.flag, one.extra, one.number, one.kind) == (True, {}, 3, 7)
+        assert one.extra is not cls(number=3).extra  # a new dict each time
+        assert repr(one) == "C(flag=True, number=3)"
+        with pytest.raises(TypeError):
+            cls(3)  # keyword-only
+        assert dataclasses.replace(one, number=4) == cls(number=4)
+        assert dataclasses.asdict(one) == {"flag": True, "extra": {}, "number": 3}
+        assert dataclasses.is_dataclass(one)
+
+
+def test_init_false_post_init_match_args_and_pickling():
+    import copy
+
+    def body():
+        def __post_init__(self):
+            object.__setattr__(self, "derived", self.a * 2)
+
+        return {
+            "__annotations__": {"a": "int", "derived": "int", "b": "str"},
+            "derived": dataclasses.field(default=0, init=False),
+            "b": "x",
+            "__post_init__": __post_init__,
+        }
+
+    for cls in _both(body, frozen=True):
+        one = cls(2, "y")
+        assert (one.a, one.derived, one.b) == (2, 4, "y")
+        assert cls.__match_args__ == ("a", "b")
+        assert copy.deepcopy(one) == one and copy.copy(one) == one
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del one.a
+
+
+def test_a_required_field_after_a_default_is_refused_as_dataclass_does():
+    def body():
+        return {"__annotations__": {"a": "int", "b": "int"}, "a": 1}
+
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        record(type("R", (), body()))
+    with pytest.raises(TypeError):
+        dataclasses.dataclass(type("R", (), body()))
+
+
+def test_init_is_compiled_on_first_use_and_then_kept():
+    cls = record(type("R", (), {"__annotations__": {"a": "int"}}))
+    first = cls.__init__
+    cls(1)
+    assert cls.__init__ is not first and cls.__init__.__qualname__ == "R.__init__"
+    assert cls(5).a == 5

@@ -7,8 +7,9 @@ ranges, then the category rules of PS3.7 C for codes nobody defines ("Unknown st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum, StrEnum
+
+from pacsbox.records import record
 
 
 class StatusCategory(Enum):
@@ -30,7 +31,7 @@ class Service(StrEnum):
     NORMALIZED = "normalized"  # N-EVENT-REPORT/GET/SET/ACTION/CREATE/DELETE, PS3.7 10.1
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class StatusInfo:
     code: int
     category: StatusCategory

@@ -15,7 +15,9 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from pacsbox.records import record
 
 from ..dimse import (
     CCancelRQ,
@@ -72,7 +74,7 @@ class DIMSETimeoutError(NetworkError):
     """No DIMSE response within the DIMSE timeout (-td)."""
 
 
-@dataclass(slots=True)
+@record
 class Timeouts:
     """DCMTK's four timeouts, in seconds (None: unlimited)."""
 
@@ -136,7 +138,7 @@ class RequestHandler:
         """Release what the handler holds (the server is stopping)."""
 
 
-@dataclass(slots=True)
+@record
 class Operation:
     """A request being served; ``cancelled`` is set by a C-CANCEL-RQ for its message ID."""
 

@@ -14,8 +14,9 @@ import functools
 import mmap
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from pacsbox.records import record
 
 from ..dicomfile import FileInfo, NotDicomError, read_file_info
 from ..dimse import CStoreRQ
@@ -38,7 +39,7 @@ FALLBACKS = (EXPLICIT, IMPLICIT)
 _CATEGORY_WORDS = {StatusCategory.SUCCESS: "success", StatusCategory.WARNING: "warning"}
 
 
-@dataclass(slots=True)
+@record
 class StoreResult:
     """One file's fate: ``status`` is the C-STORE-RSP status, None when it was not sent."""
 

@@ -8,9 +8,8 @@ the structured fields, and their ``str()`` is the whole message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pacsbox.errors import PacsboxError
+from pacsbox.records import record
 from pacsbox.uids import uid_description, uid_name
 from pacsbox.ul.pdu import (
     AAssociateAC,
@@ -24,7 +23,7 @@ from pacsbox.ul.pdu import (
 )
 
 
-@dataclass(slots=True)
+@record
 class Diagnosis:
     """``lines``: DCMTK-style log lines; ``hint``: what to change; ``message``: the whole story."""
 

@@ -8,8 +8,9 @@ transfer syntax in *its own* preference order that the requestor offered
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..records import record
 from ..syntaxes import UNCOMPRESSED  # DCMTK's default order: explicit LE, explicit BE, implicit
 from .pdu import (
     AAssociateAC,
@@ -30,7 +31,7 @@ class NegotiationError(ValueError):
     """A proposal that cannot be put into an A-ASSOCIATE-RQ."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class AgreedContext:
     """One accepted presentation context, as both sides understand it after negotiation.
 
@@ -45,7 +46,7 @@ class AgreedContext:
     requestor_is_scp: bool = False
 
 
-@dataclass(slots=True)
+@record
 class AcceptorPolicy:
     """What an acceptor agrees to.
 
