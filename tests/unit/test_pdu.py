@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import pytest
 from hypothesis import given
@@ -108,6 +109,28 @@ def test_reader_splits_a_stream_at_any_boundary():
         got += list(reader.pdus())
         assert [type(p) for p in got] == [AReleaseRQ, PDataTF, AAbort]
         assert reader.buffered == 0
+
+
+@given(
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+    kinds=st.lists(st.sampled_from([bytes, bytearray, memoryview]), min_size=7, max_size=7),
+)
+def test_reader_pdus_stay_intact_whatever_the_chunks_and_their_types(cuts, kinds):
+    """Fed as recv returns them (bytes, kept without a copy) or as buffers the caller will
+    reuse (copied): every PDU handed out keeps its bytes after later feeds."""
+    pdus = [PDataTF([PDV(1, False, i % 2 == 0, bytes([i]) * (20 + 30 * i))]) for i in range(5)]
+    stream = b"".join(encode_pdu(p) for p in pdus)
+    bounds = [0, *sorted(min(c, len(stream)) for c in cuts), len(stream)]
+    reader, raws = PDUReader(), []
+    for (start, end), kind in zip(itertools.pairwise(bounds), kinds, strict=False):
+        chunk = kind(stream[start:end])
+        reader.feed(chunk)
+        if isinstance(chunk, bytearray):
+            chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer
+        while (item := reader.next_raw()) is not None:
+            raws.append(item[1])
+    assert [decode_pdu(raw) for raw in raws] == pdus
+    assert reader.buffered == 0
 
 
 def test_reader_refuses_oversize_pdata_before_buffering_it():

@@ -31,10 +31,18 @@ def test_a_write_that_does_not_fit_removes_the_temp_file_and_drops_the_rest(tmp_
     sink.discard()
 
 
-def test_the_last_buffered_bytes_that_do_not_fit_fail_at_close(tmp_path):
+def test_a_small_write_that_does_not_fit_fails_at_once_nothing_is_buffered(tmp_path):
     sink = full_sink(tmp_path)
-    sink.write(memoryview(bytes(1000)))  # buffered: no error yet
-    assert sink.error is None
+    sink.write(memoryview(bytes(1000)))
+    assert sink.error is not None and sink.error.errno == errno.ENOSPC
+    assert not sink.path.exists()
+    sink.close()  # nothing left to write or to close
+    assert sink.error.errno == errno.ENOSPC
+
+
+def test_an_empty_data_set_writes_its_meta_at_close_and_fails_there(tmp_path):
+    sink = full_sink(tmp_path)
+    assert sink.error is None  # the meta information waits for the first fragment
     sink.close()
     assert sink.error is not None and sink.error.errno == errno.ENOSPC
     assert not sink.path.exists()

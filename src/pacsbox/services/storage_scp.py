@@ -88,8 +88,12 @@ HEAD_BYTES = 1 << 16  # the start of each data set is kept in memory to parse it
 class TempFileSink:
     """A data set's temp file: meta first, fragments as they come; ``commit`` renames it.
 
-    The first HEAD_BYTES of the data set are also kept in ``head``: the header is parsed
-    from memory instead of reading the file back.
+    Fragments go to the file with os.write as they arrive (the meta information goes with
+    the first, in one writev): no buffer in between, no copy. The start of the data set is
+    kept in ``head`` (at least HEAD_BYTES of it when it is that long): the first fragment
+    itself (a view of the received PDU, which nothing reuses), copied only when the header
+    goes on into the next one. The header is parsed from memory instead of reading the file
+    back.
 
     A write that fails (the disk is full, say) is kept in ``error``: the file is removed at
     once, the rest of the data set is received and dropped, and the C-STORE is answered
@@ -97,37 +101,49 @@ class TempFileSink:
     """
 
     __slots__ = (
-        "_file", "error", "head", "identity", "length", "limit", "meta_length", "path", "tail",
-        "too_large",
+        "_fd", "_meta", "error", "head", "identity", "length", "limit", "meta_length", "path",
+        "tail", "too_large",
     )  # fmt: skip
 
     def __init__(self, temp: tuple[Path, int], meta: bytes, limit: int | None = None) -> None:
         self.path, fd = temp
         stat = os.fstat(fd)
         self.identity = (stat.st_dev, stat.st_ino)  # the file's, wherever it is renamed to
-        self._file = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._fd = fd
+        self._meta = meta  # written with the first fragment
         self.meta_length = len(meta)
-        self.head = bytearray()
+        self.head: bytes | bytearray | memoryview = b""
         self.tail = b""
         self.length = 0  # of the data set
         self.limit = limit  # --max-dataset-size: past it the file goes, the bytes are counted
         self.too_large = False
         self.error: OSError | None = None
-        try:
-            self._file.write(meta)
-        except OSError as exc:
-            self._fail(exc)
 
     def _fail(self, error: OSError) -> None:
         """Stop writing: keep the first error, remove the file (its space is freed now)."""
         if self.error is None:
             self.error = error
-        with contextlib.suppress(OSError):  # closing flushes the buffer: it fails again
-            self._file.close()
+        with contextlib.suppress(OSError):
+            self._close_fd()
         self.path.unlink(missing_ok=True)
 
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        """All of ``data`` after the pending meta, if any (a short write is carried on)."""
+        meta, self._meta = self._meta, b""
+        written = os.writev(self._fd, (meta, data)) if meta else os.write(self._fd, data)
+        if written < len(meta) + len(data):  # rare (a full disk, a signal): carry on
+            rest = memoryview(meta + bytes(data))[written:]
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
+
     def write(self, data: memoryview) -> None:
-        if self.limit is not None and self.length + len(data) > self.limit:
+        length = self.length
+        if self.limit is not None and length + len(data) > self.limit:
             if not self.too_large:
                 self.too_large = True
                 self.discard()
@@ -137,27 +153,37 @@ class TempFileSink:
             self.length += len(data)
             return
         try:
-            self._file.write(data)
+            self._write(data)
         except OSError as exc:
             self._fail(exc)
-        if len(self.head) < HEAD_BYTES:
+        if not length:
+            self.head = data
+        elif len(self.head) < HEAD_BYTES:
+            if type(self.head) is not bytearray:
+                self.head = bytearray(self.head)
             self.head += data[: HEAD_BYTES - len(self.head)]
-        self.length += len(data)
+        self.length = length + len(data)
         self.tail = (self.tail + bytes(data[-8:]))[-8:]  # to see the final delimiter
 
     def close(self) -> None:
-        if not self._file.closed:
-            try:
-                self._file.close()
-            except OSError as exc:  # the last buffered bytes did not fit
-                self._fail(exc)
+        if self._fd < 0:
+            return
+        try:
+            if self._meta:  # an empty data set: the meta information alone
+                self._write(b"")
+        except OSError as exc:
+            self._fail(exc)
+        else:
+            self._close_fd()
 
     def commit(self, target: Path) -> None:
         self.close()
         os.replace(self.path, target)  # atomic: a reader sees no file or the whole one
 
     def discard(self) -> None:
-        self.close()
+        self._meta = b""  # nothing more is written
+        with contextlib.suppress(OSError):
+            self._close_fd()
         self.path.unlink(missing_ok=True)
 
 

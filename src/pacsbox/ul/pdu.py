@@ -645,14 +645,22 @@ class PDUReader:
     MAX_ASSOCIATE_LENGTH = 1 << 20
 
     def __init__(self, max_pdu_length: int = 0) -> None:
-        self._buffer = bytearray()
+        # What is buffered: the bytes object a recv returned, as it is, while nothing else
+        # is (PDUs are then views of it: bytes never change), else a bytearray.
+        self._buffer: bytes | bytearray = b""
         self._pos = 0
         self.max_pdu_length = max_pdu_length  # 0 = unlimited (P-DATA-TF)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pos:
-            del self._buffer[: self._pos]
-            self._pos = 0
+        buf, pos = self._buffer, self._pos
+        if pos == len(buf) and type(data) is bytes:
+            self._buffer, self._pos = data, 0  # the usual case: no copy
+            return
+        if type(buf) is bytes:  # views of it may be out there: the rest goes to a new buffer
+            self._buffer = bytearray(memoryview(buf)[pos:])
+        elif pos:
+            del buf[:pos]
+        self._pos = 0
         self._buffer += data
 
     @property
@@ -680,12 +688,14 @@ class PDUReader:
         end = pos + 6 + length
         if len(buf) < end:
             return None
-        if pos == 0 and end == len(buf):
-            # the common case on the data path: the buffer is exactly this PDU; hand it over
+        if type(buf) is bytes:  # a view of what recv returned: no copy
+            raw = memoryview(buf)[pos:end]
+        elif pos == 0 and end == len(buf):  # the buffer is exactly this PDU; hand it over
             raw = memoryview(buf)
-            self._buffer = bytearray()
+            self._buffer = b""
             return pdu_type, raw
-        raw = memoryview(bytes(memoryview(buf)[pos:end]))  # one copy, survives compaction
+        else:
+            raw = memoryview(bytes(memoryview(buf)[pos:end]))  # one copy, survives compaction
         self._pos = end
         return pdu_type, raw
 
