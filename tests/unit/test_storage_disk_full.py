@@ -24,7 +24,7 @@ def test_a_write_that_does_not_fit_removes_the_temp_file_and_drops_the_rest(tmp_
     sink = full_sink(tmp_path)
     sink.write(memoryview(bytes(100_000)))  # beyond the 64 KB buffer: written, and fails
     assert sink.error is not None and sink.error.errno == errno.ENOSPC
-    assert not sink.path.exists()
+    assert not os.path.exists(sink.path)
     sink.write(memoryview(bytes(1000)))  # the rest of the data set arrives: dropped
     assert sink.length == 101_000
     sink.close()
@@ -35,7 +35,7 @@ def test_a_small_write_that_does_not_fit_fails_at_once_nothing_is_buffered(tmp_p
     sink = full_sink(tmp_path)
     sink.write(memoryview(bytes(1000)))
     assert sink.error is not None and sink.error.errno == errno.ENOSPC
-    assert not sink.path.exists()
+    assert not os.path.exists(sink.path)
     sink.close()  # nothing left to write or to close
     assert sink.error.errno == errno.ENOSPC
 
@@ -45,7 +45,7 @@ def test_an_empty_data_set_writes_its_meta_at_close_and_fails_there(tmp_path):
     assert sink.error is None  # the meta information waits for the first fragment
     sink.close()
     assert sink.error is not None and sink.error.errno == errno.ENOSPC
-    assert not sink.path.exists()
+    assert not os.path.exists(sink.path)
 
 
 def test_the_error_comment_says_the_disk_is_full_whoever_found_it():

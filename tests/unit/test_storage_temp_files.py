@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from pacsbox.services import storage_scp
 from pacsbox.services.storage_scp import create_temp
 
 
 def _number(path) -> int:
-    return int(re.fullmatch(r"\.incoming-\d+-(\d+)\.part", path.name).group(1))
+    return int(re.fullmatch(r"\.incoming-\d+-(\d+)\.part", os.path.basename(path)).group(1))
 
 
 def test_names_left_by_a_killed_process_with_our_pid_are_skipped(tmp_path):
@@ -25,7 +26,7 @@ def test_names_left_by_a_killed_process_with_our_pid_are_skipped(tmp_path):
         leftover.write_bytes(b"half a data set")  # what a killed server leaves
     path, fd = create_temp(tmp_path)
     os.close(fd)
-    assert path not in left and path.stat().st_size == 0
+    assert Path(path) not in left and os.stat(path).st_size == 0
     assert all(leftover.read_bytes() == b"half a data set" for leftover in left)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pacsbox.services.storage_scp import HEAD_BYTES, TempFileSink, create_temp
 
 
@@ -13,7 +15,7 @@ def test_meta_and_fragments_are_in_the_file_and_the_head_is_their_start(tmp_path
         sink.write(memoryview(fragment))
     sink.close()
     data = b"".join(fragments)
-    assert sink.path.read_bytes() == meta + data
+    assert Path(sink.path).read_bytes() == meta + data
     assert bytes(sink.head) == data[:HEAD_BYTES]
     assert (sink.length, sink.tail, sink.error) == (len(data), data[-8:], None)
 
@@ -25,11 +27,11 @@ def test_a_first_fragment_that_holds_the_header_is_kept_without_a_copy(tmp_path)
     sink.write(memoryview(b"tail"))
     sink.close()
     assert isinstance(sink.head, memoryview) and sink.head.obj is received
-    assert sink.path.read_bytes() == b"meta" + received[10:] + b"tail"
+    assert Path(sink.path).read_bytes() == b"meta" + received[10:] + b"tail"
 
 
 def test_an_empty_data_set_leaves_the_meta_information_alone(tmp_path):
     sink = TempFileSink(create_temp(tmp_path), b"meta")
     sink.close()
     sink.close()
-    assert sink.path.read_bytes() == b"meta" and sink.length == 0
+    assert Path(sink.path).read_bytes() == b"meta" and sink.length == 0
