@@ -154,3 +154,37 @@ async def test_stop_ends_the_sending_and_every_request_sent_is_answered(tmp_path
     assert 3 <= len(results) <= 4  # the fourth may have left with the third's response
     assert handler.received == [r.sop_instance_uid for r in results]
     assert all(r.status == 0 for r in results)
+
+
+async def test_read_mapped_and_streamed_data_sets_arrive_byte_identical(tmp_path, monkeypatch):
+    """A file's data set is read whole (up to READ_LIMIT), mapped (up to MAP_LIMIT) or
+    streamed: whichever way, the SCP's file holds the same data set bytes."""
+    from pacsbox.services import storage_scu
+    from pacsbox.services.storage_scp import StorageSCP
+
+    source, received = tmp_path / "source", tmp_path / "received"
+    source.mkdir(), received.mkdir()
+    paths = write_files(source, 3)
+    for path, size in zip(paths, (100, 3000, 9000), strict=True):
+        ds = pydicom.dcmread(path)
+        ds.ImageComments = "x" * size  # sizes either side of the limits set below
+        ds.save_as(path, enforce_file_format=True)
+    monkeypatch.setattr(storage_scu, "READ_LIMIT", 2000)
+    monkeypatch.setattr(storage_scu, "MAP_LIMIT", 6000)
+    infos, _ = scan(paths)
+    server = Server(
+        ServerConfig(
+            policy=AcceptorPolicy(frozenset({CT})), handlers={CStoreRQ: StorageSCP(received)}
+        )
+    )
+    await server.start("127.0.0.1", 0)
+    async with server:
+        rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT])])
+        assoc = await Association.connect("127.0.0.1", server.port, rq)
+        results = [r async for r in store_files(assoc, infos, send_ahead=True)]
+        await assoc.release()
+    assert [r.status for r in results] == [0, 0, 0]
+    for info in infos:
+        sent = info.path.read_bytes()[info.dataset_offset :]
+        stored = (received / f"CT.{info.sop_instance_uid}").read_bytes()
+        assert stored.endswith(sent) and len(stored) > len(sent)  # its own meta before
