@@ -87,14 +87,28 @@ class StoreResult:
 
 
 def find_files(paths: Iterable[str | os.PathLike], *, recurse: bool = True) -> Iterator[Path]:
-    """Files named, and the files in directories named (recursively, sorted)."""
+    """Files named, and the files in directories named (recursively, sorted as paths sort:
+    component by component). Symbolic links to files are followed, to directories not."""
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            walker = sorted(path.rglob("*") if recurse else path.iterdir())
-            yield from (p for p in walker if p.is_file())
+            found: list[str] = []
+            _collect(os.fspath(path), recurse, found)
+            found.sort(key=lambda p: p.split(os.sep))
+            yield from map(Path, found)
         else:
             yield path
+
+
+def _collect(directory: str, recurse: bool, found: list[str]) -> None:
+    # scandir's entries know their type (no stat a file); 2000 Paths sorted cost ~10 ms
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if recurse:
+                    _collect(entry.path, recurse, found)
+            elif entry.is_file():
+                found.append(entry.path)
 
 
 def scan(paths: Iterable[Path]) -> tuple[list[FileInfo], list[StoreResult]]:
