@@ -105,9 +105,11 @@ class TempFileSink:
         "tail", "too_large",
     )  # fmt: skip
 
-    def __init__(self, temp: tuple[str, int], meta: bytes, limit: int | None = None) -> None:
+    def __init__(
+        self, temp: tuple[str, int], meta: bytes, limit: int | None = None, stat=None
+    ) -> None:
         self.path, fd = temp
-        stat = os.fstat(fd)
+        stat = stat or os.fstat(fd)  # the caller may have it already
         self.identity = (stat.st_dev, stat.st_ino)  # the file's, wherever it is renamed to
         self._fd = fd
         self._meta = meta  # written with the first fragment
@@ -343,19 +345,24 @@ class StorageSCP(RequestHandler):
             sending_ae=calling,
             receiving_ae=called,
         )
+        spare, stat = self._take_spare()
         try:
-            temp, self._spare = self._take_spare() or create_temp(self._root), None
+            temp = spare or create_temp(self._root)
         except OSError as exc:  # answered with 0xA700 once the data set has arrived
             return FailedSink(exc)
-        return TempFileSink(temp, meta, self.max_dataset_size)
+        return TempFileSink(temp, meta, self.max_dataset_size, stat)
 
-    def _take_spare(self) -> tuple[str, int] | None:
-        """The spare temp file, if it is still there (someone may have cleaned the folder)."""
+    def _take_spare(self) -> tuple[tuple[str, int] | None, os.stat_result | None]:
+        """The spare temp file and its stat, if it is still there (someone may have cleaned
+        the folder)."""
         spare, self._spare = self._spare, None
-        if spare is not None and os.fstat(spare[1]).st_nlink == 0:
+        if spare is None:
+            return None, None
+        stat = os.fstat(spare[1])
+        if stat.st_nlink == 0:
             os.close(spare[1])
-            return None
-        return spare
+            return None, None
+        return spare, stat
 
     # Storing needs no awaiting: the association answers from its receive callback
     answers_now = True
