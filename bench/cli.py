@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry, report, runner
-from .context import Context
+from .context import Context, default_tmp_root
 from .peers import dcmtk_version, pin
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -42,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=RESULTS_DIR,
                    help="where latest.json and latest.md go (default bench/results)")  # fmt: skip
     p.add_argument("--no-save", action="store_true", help="print the table only")
+    p.add_argument("--tmp", metavar="DIR",
+                   help="where the run's files go (default: /dev/shm when it has 4 GiB free, "
+                   "else the system's temp directory); e.g. /var/tmp to measure on disk")  # fmt: skip
     p.add_argument("--keep-tmp", action="store_true",
                    help="keep the temp directory (server logs) after the run")  # fmt: skip
     return p
@@ -82,7 +86,19 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def meta(repeats: int, warmup: int, pinning: str) -> dict[str, Any]:
+def _file_system(path: Path) -> str:
+    """``path``'s mount point and type, from /proc/self/mounts (longest matching mount)."""
+    best = ("", "?")
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            inside = len(fields) >= 3 and str(path).startswith(fields[1].rstrip("/") + "/")
+            if inside and len(fields[1]) >= len(best[0]):
+                best = (fields[1], fields[2])
+    return f"{path} ({best[1]} on {best[0] or '?'})"
+
+
+def meta(repeats: int, warmup: int, pinning: str, tmp: str = "?") -> dict[str, Any]:
     return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -95,6 +111,7 @@ def meta(repeats: int, warmup: int, pinning: str) -> dict[str, Any]:
         "repeats": repeats,
         "warmup": warmup,
         "pinning": pinning,
+        "tmp": tmp,
     }
 
 
@@ -136,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    with Context(quick=args.quick, keep_tmp=args.keep_tmp) as ctx:
-        if args.keep_tmp:
-            print(f"bench: temp directory {ctx.tmp}", file=sys.stderr)
+    tmp_root = args.tmp if args.tmp is not None else default_tmp_root()
+    with Context(quick=args.quick, keep_tmp=args.keep_tmp, tmp_root=tmp_root) as ctx:
+        where = _file_system(ctx.tmp)
+        print(f"bench: files under {where}", file=sys.stderr, flush=True)
         results = runner.run(
             scenarios,
             ctx,
@@ -146,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             progress=_progress,
         )
-    info = meta(repeats, args.warmup, pinning)
+    info = meta(repeats, args.warmup, pinning, where)
     report.print_table(results, info)
     if not args.no_save:
         for path in report.save(results, info, args.out):

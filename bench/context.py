@@ -11,12 +11,33 @@ the run ends, whatever happened. Register one with::
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 FIXTURES: dict[str, Callable[[Context], Any]] = {}
+
+# Where the run's files go (receivers' stores, archives, generated data) unless --tmp says.
+# A tmpfs takes the file system's allocator out of the comparison: on this machine's ext4 a
+# file create cost 13 us or 800 us depending on the inode group the directory landed in
+# (bench/README.md, "Where the receivers write"), and every receiver creates one file an
+# instance. The 1 GiB memory scenario needs its instance and the stored copy: 4 GiB free.
+TMPFS = "/dev/shm"
+TMPFS_NEEDS = 4 << 30
+
+
+def default_tmp_root(
+    candidate: str = TMPFS, needs: int = TMPFS_NEEDS, statvfs=os.statvfs
+) -> str | None:
+    """``candidate`` if it is a directory with ``needs`` bytes free, else None (the system's
+    temp directory)."""
+    try:
+        st = statvfs(candidate)
+    except OSError:
+        return None
+    return candidate if st.f_bavail * st.f_frsize >= needs else None
 
 
 def fixture(name: str) -> Callable[[Callable[[Context], Any]], Callable[[Context], Any]]:
@@ -34,19 +55,24 @@ def fixture(name: str) -> Callable[[Callable[[Context], Any]], Callable[[Context
 class Context:
     """Use as a context manager; everything started inside is stopped on exit."""
 
-    def __init__(self, *, quick: bool = False, keep_tmp: bool = False) -> None:
+    def __init__(
+        self, *, quick: bool = False, keep_tmp: bool = False, tmp_root: str | None = None
+    ) -> None:
         self.quick = quick
         self._keep_tmp = keep_tmp
+        self.tmp_root = tmp_root  # None: the system's temp directory
         self._stack = contextlib.ExitStack()
         self._fixtures: dict[str, Any] = {}
         self.tmp: Path = Path()
 
     def __enter__(self) -> Context:
         if self._keep_tmp:
-            self.tmp = Path(tempfile.mkdtemp(prefix="pacsbox-bench-"))
+            self.tmp = Path(tempfile.mkdtemp(prefix="pacsbox-bench-", dir=self.tmp_root))
         else:
             self.tmp = Path(
-                self._stack.enter_context(tempfile.TemporaryDirectory(prefix="pacsbox-bench-"))
+                self._stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="pacsbox-bench-", dir=self.tmp_root)
+                )
             )
         return self
 

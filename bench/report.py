@@ -159,6 +159,7 @@ def markdown(results: dict[str, Result], meta: dict[str, Any]) -> str:
         f"- median of {meta['repeats']} runs after {meta['warmup']} warm-up run(s), "
         "all scenarios interleaved in one process run; loopback (127.0.0.1); "
         f"DCMTK tools with TCP_NODELAY=1; CPU pinning: {meta['pinning']}",
+        f"- files (stores, archives, data sets) under {meta.get('tmp', '?')}",
         "",
         "| scenario | median s | min..max s | rate | time ratio | runs |",
         "|---|---:|---:|---:|---:|---:|",
