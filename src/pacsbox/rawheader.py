@@ -297,6 +297,14 @@ _KIND = {
 }
 
 
+# Text values already encoded, by (bytes, VR, character set): the instances of a series
+# repeat most of theirs (names, dates, modality, spacing, ...), and encoding one costs more
+# than finding it (~1.3 us against ~0.2 us). The documents share these dicts: nothing
+# changes a header's document once made (it goes to JSON text for the index).
+_TEXT_CACHE: dict[tuple[bytes, str, str], dict[str, Any]] = {}
+_TEXT_CACHE_MAX = 8192
+
+
 class _Encoder:
     __slots__ = ("buf", "data", "encoding", "implicit")
 
@@ -323,7 +331,14 @@ class _Encoder:
             if length == 0 and kind != _SEQUENCE:
                 out[key] = {"vr": vr}
             elif kind <= _INTEGER_STRING or kind == _AE:
-                out[key] = self.text(vr, kind, data[start : start + length])
+                raw = data[start : start + length]
+                cached = _TEXT_CACHE.get((raw, vr, self.encoding))
+                if cached is None:
+                    cached = self.text(vr, kind, raw)
+                    if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
+                        _TEXT_CACHE.clear()
+                    _TEXT_CACHE[raw, vr, self.encoding] = cached
+                out[key] = cached
             else:
                 out[key] = self.element(tag, vr, kind, start, length)
         return out

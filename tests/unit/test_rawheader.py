@@ -161,3 +161,23 @@ def test_a_head_cut_inside_an_element_header_hands_over():
     data = struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", 4) + b"A^B " + b"\x08\x00\x40\x11SQ\0\0"
     with pytest.raises(Unsupported):
         RawHeader(data, implicit=False)
+
+
+def _explicit(elements: list[tuple[int, bytes, bytes]]) -> bytes:
+    out = b""
+    for tag, vr, value in elements:
+        out += struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, len(value)) + value
+    return out
+
+
+def test_cached_text_values_keep_to_their_character_set():
+    """The same value bytes under another Specific Character Set are another value: the
+    encoder's cache of text values must not hand one's result to the other."""
+    name = b"\xe1\xe2\xe3 "  # Latin-1 and ISO 8859-5 read these three bytes differently
+    latin = _explicit([(0x00080005, b"CS", b"ISO_IR 100"), (0x00100010, b"PN", name)])
+    cyrillic = _explicit([(0x00080005, b"CS", b"ISO_IR 144"), (0x00100010, b"PN", name)])
+    for _ in range(2):  # the second round finds both in the cache
+        assert RawHeader(latin, False).to_json()["00100010"]["Value"] == [{"Alphabetic": "áâã"}]
+        assert RawHeader(cyrillic, False).to_json()["00100010"]["Value"] == [{"Alphabetic": "сту"}]
+    same = [RawHeader(latin, False).to_json() for _ in range(2)]
+    assert same[0] == same[1]
