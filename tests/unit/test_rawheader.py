@@ -181,3 +181,28 @@ def test_cached_text_values_keep_to_their_character_set():
         assert RawHeader(cyrillic, False).to_json()["00100010"]["Value"] == [{"Alphabetic": "сту"}]
     same = [RawHeader(latin, False).to_json() for _ in range(2)]
     assert same[0] == same[1]
+
+
+def test_the_index_columns_read_the_attributes_their_names_say():
+    import dataclasses
+
+    from pydicom.datadict import keyword_for_tag
+
+    from pacsbox.archive.header import _COLUMNS, HeaderValues
+
+    keywords = [keyword_for_tag(tag) for tag, _ in _COLUMNS]
+    names = [f.name for f in dataclasses.fields(HeaderValues)]
+    assert dict(zip(names, keywords, strict=True)) == {
+        "patient_id": "PatientID", "issuer": "IssuerOfPatientID", "patient_name": "PatientName",
+        "birth_date": "PatientBirthDate", "sex": "PatientSex",
+        "study_instance_uid": "StudyInstanceUID", "study_date": "StudyDate",
+        "study_time": "StudyTime", "accession_number": "AccessionNumber", "study_id": "StudyID",
+        "study_description": "StudyDescription",
+        "referring_physician": "ReferringPhysicianName",
+        "series_instance_uid": "SeriesInstanceUID", "modality": "Modality",
+        "series_number": "SeriesNumber", "series_description": "SeriesDescription",
+        "body_part": "BodyPartExamined", "series_date": "SeriesDate",
+        "series_time": "SeriesTime", "sop_instance_uid": "SOPInstanceUID",
+        "sop_class_uid": "SOPClassUID", "instance_number": "InstanceNumber",
+    }  # fmt: skip
+    assert [integer for _, integer in _COLUMNS].count(True) == 2

@@ -9,6 +9,7 @@ ISO 2022 IR 87, ...).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -126,8 +127,19 @@ def _text(ds: Dataset | RawHeader, tag: int) -> str:
     return text.replace("\x00", "").strip() if "\x00" in text else text.strip()
 
 
-def _int(ds: Dataset | RawHeader, tag: int) -> int | None:
-    text = _text(ds, tag)
+# HeaderValues' fields in order: (tag, True for an integer column)
+_COLUMNS = (
+    (0x00100020, False), (0x00100021, False), (0x00100010, False), (0x00100030, False),
+    (0x00100040, False), (0x0020000D, False), (0x00080020, False), (0x00080030, False),
+    (0x00080050, False), (0x00200010, False), (0x00081030, False), (0x00080090, False),
+    (0x0020000E, False), (0x00080060, False), (0x00200011, True), (0x0008103E, False),
+    (0x00180015, False), (0x00080021, False), (0x00080031, False), (0x00080018, False),
+    (0x00080016, False), (0x00200013, True),
+)  # fmt: skip
+_COLUMN_TAGS = tuple(tag for tag, _ in _COLUMNS)
+
+
+def _as_int(text: str) -> int | None:
     try:
         return int(float(text)) if text else None
     except ValueError:
@@ -136,29 +148,17 @@ def _int(ds: Dataset | RawHeader, tag: int) -> int | None:
 
 def header_values(ds: Dataset | RawHeader) -> HeaderValues:
     """The index columns of ``ds``; raises HeaderError without the three UIDs that place it."""
+    texts = None
+    if isinstance(ds, RawHeader):
+        with contextlib.suppress(Unsupported):  # else each through _text: pydicom for that one
+            texts = ds.texts(_COLUMN_TAGS)
+    if texts is None:
+        texts = [_text(ds, tag) for tag in _COLUMN_TAGS]
     values = HeaderValues(
-        patient_id=_text(ds, 0x00100020),
-        issuer=_text(ds, 0x00100021),
-        patient_name=_text(ds, 0x00100010),
-        birth_date=_text(ds, 0x00100030),
-        sex=_text(ds, 0x00100040),
-        study_instance_uid=_text(ds, 0x0020000D),
-        study_date=_text(ds, 0x00080020),
-        study_time=_text(ds, 0x00080030),
-        accession_number=_text(ds, 0x00080050),
-        study_id=_text(ds, 0x00200010),
-        study_description=_text(ds, 0x00081030),
-        referring_physician=_text(ds, 0x00080090),
-        series_instance_uid=_text(ds, 0x0020000E),
-        modality=_text(ds, 0x00080060),
-        series_number=_int(ds, 0x00200011),
-        series_description=_text(ds, 0x0008103E),
-        body_part=_text(ds, 0x00180015),
-        series_date=_text(ds, 0x00080021),
-        series_time=_text(ds, 0x00080031),
-        sop_instance_uid=_text(ds, 0x00080018),
-        sop_class_uid=_text(ds, 0x00080016),
-        instance_number=_int(ds, 0x00200013),
+        *(
+            _as_int(text) if integer else text
+            for text, (_, integer) in zip(texts, _COLUMNS, strict=True)
+        )
     )
     missing = [
         name
