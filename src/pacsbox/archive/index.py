@@ -360,6 +360,64 @@ def _changes(stored, new: dict[str, Any], names: tuple[str, ...]) -> dict[str, A
     return changes
 
 
+_INSTANCE_ROW_KEYS = (
+    "sop_instance_uid",
+    "sop_class_uid",
+    "instance_number",
+    "transfer_syntax",
+    "path",
+    "size",
+    "received_at",
+    "calling_ae",
+    "area",
+    "header",
+    "series_fk",
+)  # fmt: skip; what Index.add's instance row holds
+
+
+class _DriverInsert:
+    """An INSERT ... RETURNING executed straight on the SQLite driver's cursor, with the
+    statement SQLAlchemy compiled for it once and the same bind processors (the column
+    types' conversions: the JSON serializer, DateTime's text form). Through Connection.execute
+    one instance row cost ~28 us of SQLAlchemy's execution machinery on top of SQLite's
+    ~37 us (tmpfs); this path runs on every C-STORE of a known series.
+
+    Not SQLite, or a driver error: ``insert`` goes through Connection.execute as before,
+    which raises SQLAlchemy's exceptions the callers handle (an error here changes nothing
+    in the transaction: the same statement fails the same way again).
+    """
+
+    def __init__(self, statement, engine: Engine, keys: tuple[str, ...]) -> None:
+        self.statement = statement
+        self.sql: str | None = None
+        if engine.dialect.name != "sqlite":
+            return
+        compiled = statement.compile(dialect=engine.dialect, column_keys=list(keys))
+        names = compiled.positiontup or []
+        if sorted(names) != sorted(keys):  # not the statement this was written for
+            return
+        binds = compiled.binds
+        self.params = [
+            (name, binds[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect))
+            for name in names
+        ]
+        self.sql = compiled.string
+
+    def insert(self, conn: Connection, row: dict[str, Any]):
+        """The first row RETURNING gives (None when the INSERT did nothing)."""
+        if self.sql is not None:
+            values = [row[n] if p is None else p(row[n]) for n, p in self.params]
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(self.sql, values)
+                return cursor.fetchone()
+            except sqlite3.Error:
+                pass  # again below, for SQLAlchemy's exception
+            finally:
+                cursor.close()
+        return conn.execute(self.statement, row).first()
+
+
 class Index:
     """The archive's index on one database; open it with ``Index.open(url)``.
 
@@ -396,6 +454,7 @@ class Index:
             .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
             .returning(instances.c.id)
         )
+        self._instance_rows = _DriverInsert(self._insert_instance, engine, _INSTANCE_ROW_KEYS)
         self._lock = threading.RLock()
         self._writer_lock = _writer_lock_file(engine)  # SQLite on a file: see the module doc
         self._conn: Connection | None = engine.connect()
@@ -643,7 +702,7 @@ class Index:
         ):
             row["series_fk"] = placed.series_id
             try:
-                if conn.execute(self._insert_instance, row).first() is not None:
+                if self._instance_rows.insert(conn, row) is not None:
                     return AddResult(AddOutcome.ADDED, uid, row["path"])
             except IntegrityError:  # the series went meanwhile (another process removed it)
                 self._placements.clear()
