@@ -151,6 +151,18 @@ def _loop_factory():
     return None
 
 
+def _freeze_startup_objects() -> None:
+    """Leave what start-up made (modules, pydicom's dictionary, SQLAlchemy's tables: a few
+    hundred thousand objects that live as long as the server) out of the garbage collector's
+    full collections, which otherwise walk all of them every few thousand allocations of
+    the data path: ~20 us an instance indexed (Index.add on the bench CT, 2000 instances:
+    134-139 us -> 114-118 us). What the server allocates from here on is collected as ever."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_until_stopped(
     server, host: str, port: int, on_listening=None, *, listen=None
 ) -> int:
@@ -181,6 +193,7 @@ async def serve_until_stopped(
         return 1
     if on_listening is not None:
         on_listening(server)
+    _freeze_startup_objects()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
