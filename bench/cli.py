@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
                    help="where latest.json and latest.md go (default bench/results)")  # fmt: skip
     p.add_argument("--no-save", action="store_true", help="print the table only")
     p.add_argument("--tmp", metavar="DIR",
-                   help="where the run's files go (default: /dev/shm when it has 4 GiB free, "
+                   help="where the run's files go (default: /dev/shm when it is a tmpfs with 4 GiB free, "
                    "else the system's temp directory); e.g. /var/tmp to measure on disk")  # fmt: skip
     p.add_argument("--keep-tmp", action="store_true",
                    help="keep the temp directory (server logs) after the run")  # fmt: skip

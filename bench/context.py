@@ -29,13 +29,20 @@ TMPFS_NEEDS = 4 << 30
 
 
 def default_tmp_root(
-    candidate: str = TMPFS, needs: int = TMPFS_NEEDS, statvfs=os.statvfs
+    candidate: str = TMPFS,
+    needs: int = TMPFS_NEEDS,
+    statvfs=os.statvfs,
+    mounts: str = "/proc/self/mounts",
 ) -> str | None:
-    """``candidate`` if it is a directory with ``needs`` bytes free, else None (the system's
-    temp directory)."""
+    """``candidate`` if it is a tmpfs mount point with ``needs`` bytes free, else None (the
+    system's temp directory)."""
     try:
+        with open(mounts) as table:
+            kinds = {f[1]: f[2] for f in (line.split() for line in table) if len(f) >= 3}
         st = statvfs(candidate)
     except OSError:
+        return None
+    if kinds.get(candidate.rstrip("/") or "/") != "tmpfs":
         return None
     return candidate if st.f_bavail * st.f_frsize >= needs else None
 

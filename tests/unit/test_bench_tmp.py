@@ -16,9 +16,14 @@ def fake_statvfs(free_bytes: int):
 
 
 def test_the_tmpfs_when_it_has_room_else_the_system_temp_dir(tmp_path):
-    assert default_tmp_root(str(tmp_path), 4 << 30, fake_statvfs(5 << 30)) == str(tmp_path)
-    assert default_tmp_root(str(tmp_path), 4 << 30, fake_statvfs(1 << 30)) is None
-    assert default_tmp_root(str(tmp_path / "missing"), 1) is None
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"tmpfs {tmp_path} tmpfs rw 0 0\n/dev/vda / ext4 rw 0 0\n")
+    free = {"mounts": str(mounts)}
+    assert default_tmp_root(str(tmp_path), 4 << 30, fake_statvfs(5 << 30), **free) == str(tmp_path)
+    assert default_tmp_root(str(tmp_path), 4 << 30, fake_statvfs(1 << 30), **free) is None
+    assert default_tmp_root(str(tmp_path / "missing"), 1, **free) is None
+    mounts.write_text(f"/dev/vda {tmp_path} ext4 rw 0 0\n")  # room, but not a tmpfs
+    assert default_tmp_root(str(tmp_path), 1, fake_statvfs(5 << 30), **free) is None
 
 
 def test_the_run_directory_is_made_under_the_root_and_removed_after(tmp_path):
