@@ -61,8 +61,8 @@ _PLAIN_TEXT_VRS = frozenset(("DS", "IS", "UR"))  # text() decodes these as ISO 8
 
 # Character sets (0008,0005 single value) that decode without code extensions.
 _ENCODINGS = {
-    "": "iso8859",  # pydicom's default repertoire: ASCII, other bytes kept as latin-1
-    "ISO_IR 6": "iso8859",
+    "": "latin-1",  # pydicom's default repertoire: ASCII, other bytes kept as latin-1
+    "ISO_IR 6": "latin-1",
     "ISO_IR 100": "latin_1",
     "ISO_IR 101": "iso8859_2",
     "ISO_IR 109": "iso8859_3",
@@ -152,7 +152,7 @@ class RawHeader:
             vr = vr or _implicit_vr(tag)
             raw = head[start : start + length]
             if vr in _STRING_VRS or vr in _PLAIN_TEXT_VRS:
-                out.append(raw.decode("iso8859").replace("\x00", "").strip())
+                out.append(raw.decode("latin-1").replace("\x00", "").strip())
             elif vr in _CHARSET_VRS:
                 try:
                     out.append(raw.decode(self.encoding).replace("\x00", "").strip())
@@ -473,7 +473,7 @@ class _Encoder:
             except UnicodeDecodeError as exc:
                 raise Unsupported(str(exc)) from None
         else:
-            decoded = raw.decode("iso8859")
+            decoded = raw.decode("latin-1")
         if kind == _TEXT_SPLIT:
             if vr == "UI":
                 values = decoded.rstrip("\x00 ").split("\\")

@@ -20,13 +20,15 @@ from pacsbox.dimse import (
     CEchoRQ,
     CMoveRQ,
     CStoreRQ,
+    CStoreRSP,
+    DIMSEError,
     NActionRQ,
     Priority,
     decode_command,
     encode_command,
     message_name,
 )
-from pacsbox.dimse.messages import FIELD_TAGS
+from pacsbox.dimse.messages import FIELD_TAGS, _encode_command_general
 
 UIDS = st.from_regex(r"[1-9][0-9]{0,8}(\.(0|[1-9][0-9]{0,8})){1,7}", fullmatch=True)
 _PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters="\\")
@@ -124,6 +126,21 @@ def test_round_trip_and_pydicom_agree(cls, data):
     assert decode_command(encoded) == msg
     assert decode_command(memoryview(bytearray(encoded))) == msg
     check_against_pydicom(msg)
+
+
+@pytest.mark.parametrize("cls", ALL_TYPES, ids=lambda c: MESSAGE_NAMES[c])
+@given(data=st.data())
+def test_planned_encoding_is_the_general_one(cls, data):
+    """encode_command's per-class plan writes the bytes the general encoder (dict, sort,
+    per-VR encoders) writes, for every message; a message with extras takes that path."""
+    msg = data.draw(message_strategy(cls))
+    assert encode_command(msg) == _encode_command_general(msg)
+
+
+def test_unencodable_value_is_worded_by_the_general_path():
+    msg = CStoreRSP(message_id_being_responded_to=70000, status=0)  # US takes 0..65535
+    with pytest.raises(DIMSEError, match="MessageIDBeingRespondedTo"):
+        encode_command(msg)
 
 
 def test_defaults_and_priority():

@@ -161,6 +161,16 @@ _DECODERS: dict[str, Callable[[memoryview], CommandValue]] = {
 }
 _VR_OF: dict[int, str] = {tag: vr for tag, (_, vr) in COMMAND_ELEMENTS.items()}
 
+# for messages.encode_command's fast path
+ELEMENT_HEADER, US, UL = _HEADER, _US, _UL
+GROUP_LENGTH_PREFIX = _HEADER.pack(0, COMMAND_GROUP_LENGTH, 4)
+
+
+def encoder_of(tag: int) -> Callable[[object], bytes]:
+    """The value encoder of a command element (raw bytes for an element we do not know)."""
+    vr = _VR_OF.get(tag)
+    return _ENCODERS[vr] if vr is not None else bytes  # type: ignore[return-value]
+
 
 def encode_command_set(elements: Mapping[int, CommandValue]) -> bytes:
     """Encode group 0000 elements, ascending by tag, preceded by CommandGroupLength.

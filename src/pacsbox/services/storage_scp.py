@@ -424,12 +424,12 @@ class StorageSCP(RequestHandler):
             sink.discard()
             log.error("Cannot parse the data set of %s: %s", request.affected_sop_instance_uid, exc)
             return CANNOT_UNDERSTAND, f"data set cannot be parsed: {exc}"[:64]
-        problem = _mismatch(header, request)
+        sop_class, sop_instance, study = _identity(header)
+        problem = _mismatch(sop_class, sop_instance, request)
         if problem is not None:
             sink.discard()
             log.error("Refusing %s: %s", request.affected_sop_instance_uid, problem[1])
             return problem
-        study = uid_value(header, 0x0020000D)
         directory = self._root
         if self.sort_prefix is not None:
             folder = study or "UNKNOWN"
@@ -686,10 +686,22 @@ def uid_value(ds: RawHeader | Dataset, tag: int) -> str:
     return str(value or "")
 
 
-def _mismatch(header: RawHeader | Dataset, request: CStoreRQ) -> tuple[int, str] | None:
+_IDENTITY_TAGS = (0x00080016, 0x00080018, 0x0020000D)  # SOP Class, SOP Instance, Study UIDs
+
+
+def _identity(header: RawHeader | Dataset) -> tuple[str, str, str]:
+    """(SOP Class UID, SOP Instance UID, Study Instance UID) of the data set, "" if absent:
+    from a RawHeader in one ``texts`` call (this is on every C-STORE's path)."""
+    if isinstance(header, RawHeader):
+        with contextlib.suppress(Unsupported):  # a UID of another VR: each on its own below
+            sop_class, sop_instance, study = header.texts(_IDENTITY_TAGS)
+            return sop_class, sop_instance, study
+    sop_class, sop_instance, study = (uid_value(header, tag) for tag in _IDENTITY_TAGS)
+    return sop_class, sop_instance, study
+
+
+def _mismatch(sop_class: str, sop_instance: str, request: CStoreRQ) -> tuple[int, str] | None:
     """PS3.4 B.2.3: the data set must be the instance the command names, of its SOP class."""
-    sop_class = uid_value(header, 0x00080016)
-    sop_instance = uid_value(header, 0x00080018)
     if not sop_class or not sop_instance:
         return CANNOT_UNDERSTAND, "data set has no SOP Class/Instance UID"
     if str(sop_class) != request.affected_sop_class_uid:
