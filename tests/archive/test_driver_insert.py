@@ -59,3 +59,101 @@ def test_a_series_gone_meanwhile_is_sqlalchemys_integrity_error_and_a_retry(tmp_
     assert result.outcome is AddOutcome.ADDED  # placed again from the top, series re-created
     assert index.stats().series == 1
     index.close()
+
+
+def _no_general_path(index):
+    def refuse(work):
+        raise AssertionError("took SQLAlchemy's transaction")
+
+    index._write = refuse
+
+
+def test_a_known_series_is_one_driver_transaction_committed_before_add_returns(tmp_path):
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    study, series_uid = new_uid(), new_uid()
+    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
+              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    general = index._write
+    _no_general_path(index)
+    placed: list[str] = []
+    uid = new_uid()
+    result = index.add(ct_header(study, series_uid, uid), path="b", size=1,
+                       transfer_syntax=EXPLICIT_LE,
+                       before_commit=lambda: placed.append("renamed"))  # fmt: skip
+    assert (result.outcome, result.indexed_path, placed) == (AddOutcome.ADDED, "b", ["renamed"])
+    assert stored(db, uid) is not None  # another connection sees it: committed
+    index._write = general
+    index.close()
+
+
+def test_before_commit_failing_rolls_the_row_back_and_raises(tmp_path):
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    study, series_uid = new_uid(), new_uid()
+    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
+              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    uid = new_uid()
+    try:
+        index.add(ct_header(study, series_uid, uid), path="b", size=1,
+                  transfer_syntax=EXPLICIT_LE, before_commit=disk_full)  # fmt: skip
+    except OSError as exc:
+        assert exc.errno == 28
+    else:
+        raise AssertionError("the OSError did not propagate")
+    assert stored(db, uid) is None
+    assert not index._conn.connection.driver_connection.in_transaction
+    again = index.add(ct_header(study, series_uid, uid), path="b", size=1,
+                      transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    assert again.outcome is AddOutcome.ADDED and stored(db, uid) is not None
+    index.close()
+
+
+def test_an_indexed_uid_goes_to_the_general_path_that_applies_the_policy(tmp_path):
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    study, series_uid, uid = new_uid(), new_uid(), new_uid()
+    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
+              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    index.add(ct_header(study, series_uid, uid), path="b", size=1, transfer_syntax=EXPLICIT_LE)
+    kept = index.add(ct_header(study, series_uid, uid), path="c", size=1,
+                     transfer_syntax=EXPLICIT_LE, on_duplicate="keep")  # fmt: skip
+    assert (kept.outcome, kept.indexed_path) == (AddOutcome.KEPT, "b")
+    replaced = index.add(ct_header(study, series_uid, uid), path="c", size=1,
+                         transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    assert (replaced.outcome, replaced.old_path) == (AddOutcome.REPLACED, "b")
+    assert stored(db, uid)[4] == "c"
+    assert index.stats().instances == 2
+    index.close()
+
+
+def test_a_writer_holding_the_database_sends_the_add_to_the_general_path(tmp_path):
+    """BEGIN IMMEDIATE that finds another writer (past the busy timeout) commits nothing on
+    the driver path: the general path waits and retries as it always did."""
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}", busy_timeout=0.05)
+    study, series_uid = new_uid(), new_uid()
+    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
+              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    calls = []
+    general = index._write
+
+    def counted(work):
+        calls.append(1)
+        other.execute("ROLLBACK")  # the other writer is done by the time the retry runs
+        return general(work)
+
+    index._write = counted
+    uid = new_uid()
+    result = index.add(ct_header(study, series_uid, uid), path="b", size=1,
+                       transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    assert result.outcome is AddOutcome.ADDED and calls == [1]
+    other.close()
+    index._write = general
+    index.close()
