@@ -167,6 +167,14 @@ class RawHeader:
         encoder = _Encoder(self.buffer, self.implicit, self.encoding, self.head)
         return encoder.dataset(self.elements, True)
 
+    def to_json_text(self) -> bytes:
+        """``to_json()`` as orjson writes it (UTF-8 JSON, no spaces), without building it."""
+        encoder = _Encoder(self.buffer, self.implicit, self.encoding, self.head)
+        try:
+            return encoder.text_of(self.elements)
+        except TypeError as exc:  # orjson: an integer beyond 64 bits
+            raise Unsupported(str(exc)) from None
+
     def dataset(self):
         """The same elements read by pydicom (raw, converted when accessed): the fallback
         for what the fast path does not handle."""
@@ -378,6 +386,22 @@ _KIND = {
 }
 
 
+def _key(tag: int) -> str:
+    key = _KEYS.get(tag)
+    if key is None:
+        key = f"{tag:08X}"
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[tag] = key
+    return key
+
+
+# Elements already written as JSON text (``"GGGGEEEE":{...}``), by (tag, VR, bytes, character
+# set), for _Encoder.text_of: values up to _FRAGMENT_MAX bytes, sequences never (their items
+# are elements of their own).
+_FRAGMENTS: dict[tuple[int, str, bytes, str], bytes] = {}
+_FRAGMENTS_MAX = 16384
+_FRAGMENT_MAX = 256
+
 # Text values already encoded, by (bytes, VR, character set): the instances of a series
 # repeat most of theirs (names, dates, modality, spacing, ...), and encoding one costs more
 # than finding it (~1.3 us against ~0.2 us). The documents share these dicts: nothing
@@ -395,34 +419,66 @@ class _Encoder:
 
     def dataset(self, elements, top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        keys, kinds, data = _KEYS, _KIND, self.data
+        keys, data = _KEYS, self.data
         for tag, (vr, start, length) in elements.items():
             if top and tag in _PIXEL_DATA_TAGS:  # an icon's Pixel Data in an item stays
                 continue
-            if vr is None:
-                vr = self.implicit_vr(tag, elements, top)
-            elif vr == "UN" and not tag >> 16 & 1 and _public_vr(tag):
-                raise Unsupported("UN element the dictionary knows")  # pydicom converts it
+            vr = self.vr(tag, vr, elements, top)
             key = keys.get(tag)
             if key is None:
-                key = f"{tag:08X}"
-                if len(keys) < _KEYS_MAX:
-                    keys[tag] = key
-            kind = kinds[vr]
-            if length == 0 and kind != _SEQUENCE:
-                out[key] = {"vr": vr}
-            elif kind <= _INTEGER_STRING or kind == _AE:
-                raw = data[start : start + length]
-                cached = _TEXT_CACHE.get((raw, vr, self.encoding))
-                if cached is None:
-                    cached = self.text(vr, kind, raw)
-                    if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
-                        _TEXT_CACHE.clear()
-                    _TEXT_CACHE[raw, vr, self.encoding] = cached
-                out[key] = cached
-            else:
-                out[key] = self.element(tag, vr, kind, start, length)
+                key = _key(tag)
+            out[key] = self.value(tag, vr, start, length, data)
         return out
+
+    def vr(self, tag: int, vr: str | None, elements, top: bool) -> str:
+        if vr is None:
+            return self.implicit_vr(tag, elements, top)
+        if vr == "UN" and not tag >> 16 & 1 and _public_vr(tag):
+            raise Unsupported("UN element the dictionary knows")  # pydicom converts it
+        return vr
+
+    def value(self, tag: int, vr: str, start: int, length: int, data: bytes) -> dict[str, Any]:
+        """One element's value in the DICOM JSON model."""
+        kind = _KIND[vr]
+        if length == 0 and kind != _SEQUENCE:
+            return {"vr": vr}
+        if kind <= _INTEGER_STRING or kind == _AE:
+            raw = data[start : start + length]
+            cached = _TEXT_CACHE.get((raw, vr, self.encoding))
+            if cached is None:
+                cached = self.text(vr, kind, raw)
+                if len(_TEXT_CACHE) >= _TEXT_CACHE_MAX:
+                    _TEXT_CACHE.clear()
+                _TEXT_CACHE[raw, vr, self.encoding] = cached
+            return cached
+        return self.element(tag, vr, kind, start, length)
+
+    def text_of(self, elements) -> bytes:
+        """``dataset(elements, True)`` as JSON text (UTF-8), written as orjson writes the
+        dict: element by element, each one's ``"GGGGEEEE":{...}`` taken from
+        ``_FRAGMENTS`` when the same tag, VR and bytes came before (in a series, most of
+        them), so the document is neither built nor serialized whole."""
+        out: list[bytes] = []
+        append, data, encoding = out.append, self.data, self.encoding
+        from orjson import dumps  # not at import: storescp walks headers but writes no JSON
+
+        fragments = _FRAGMENTS
+        for tag, (vr, start, length) in elements.items():
+            if tag in _PIXEL_DATA_TAGS:
+                continue
+            vr = self.vr(tag, vr, elements, True)
+            if length > _FRAGMENT_MAX or vr == "SQ":
+                append(dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1])
+                continue
+            raw = data[start : start + length]
+            fragment = fragments.get((tag, vr, raw, encoding))
+            if fragment is None:
+                fragment = dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]
+                if len(fragments) >= _FRAGMENTS_MAX:
+                    fragments.clear()
+                fragments[tag, vr, raw, encoding] = fragment
+            append(fragment)
+        return b"{" + b",".join(out) + b"}"
 
     def element(self, tag: int, vr: str, kind: int, start: int, length: int) -> dict[str, Any]:
         if kind == _SEQUENCE:

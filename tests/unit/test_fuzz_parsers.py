@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -69,7 +70,8 @@ def test_the_header_walk_at_ingest(data):
     for implicit in (False, True):
         try:
             header = RawHeader(data, implicit)
-            header.to_json()
+            document = header.to_json()
+            assert orjson.loads(header.to_json_text()) == orjson.loads(orjson.dumps(document))
             header.text(0x00100010)
         except Unsupported:
             pass

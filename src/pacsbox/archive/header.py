@@ -204,6 +204,17 @@ def header_json(ds: Dataset | RawHeader) -> dict[str, Any]:
     )
 
 
+def header_document(ds: Dataset | RawHeader) -> Any:
+    """What the index stores as the instance's header: ``header_json(ds)``, or for a
+    RawHeader the same document's JSON text as an orjson.Fragment, which ``dumps`` writes as
+    it is (RawHeader.to_json_text: a C-STORE's header neither built as dicts nor serialized
+    whole)."""
+    if isinstance(ds, RawHeader):
+        with contextlib.suppress(Unsupported):
+            return orjson.Fragment(ds.to_json_text())
+    return header_json(ds)
+
+
 # A JSON "\u0000" escape not itself escaped (an even run of backslashes before it).
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 

@@ -53,7 +53,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from ..errors import PacsboxError
 from ..log import log
 from . import migrations
-from .header import HeaderValues, dumps, header_json, header_values, loads
+from .header import HeaderValues, dumps, header_document, header_values, loads
 from .schema import instances, patients, series, studies
 
 
@@ -667,7 +667,7 @@ class Index:
         """
         policy = OnDuplicate(on_duplicate)
         values = header_values(header)
-        document = header_json(header)  # serialized by the engine's json_serializer, dumps
+        document = header_document(header)  # serialized by the engine's json_serializer, dumps
         row = {
             "sop_instance_uid": values.sop_instance_uid,
             "sop_class_uid": values.sop_class_uid,
