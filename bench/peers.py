@@ -127,7 +127,7 @@ def pacsbox_cli() -> list[str]:
     script = _venv_bin() / "pacsbox"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from pacsbox.cli.main import main; sys.exit(main())"]
+    return [sys.executable, "-c", "from pacsbox.cli.main import run; run()"]
 
 
 def dcmtk_env(**extra: str) -> dict[str, str]:

@@ -44,3 +44,45 @@ def test_the_command_starts_without_ssl():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_one_shot_tool_exits_without_teardown_with_its_status_and_output():
+    """run(): a client tool that has finished leaves by os._exit (no interpreter teardown),
+    its exit status and everything it printed and logged intact; atexit handlers do not run."""
+    port = _closed_port()
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('TEARDOWN', flush=True))\n"
+        f"sys.argv = ['pacsbox', 'echoscu', '-v', '127.0.0.1', '{port}']\n"
+        "print('before', flush=False)\n"
+        "from pacsbox.cli.main import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "before" in done.stdout and "TEARDOWN" not in done.stdout
+    assert str(port) in done.stderr  # the failure, worded, reached the pipe
+
+
+def test_a_server_tool_exits_the_usual_way():
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('TEARDOWN', flush=True))\n"
+        "sys.argv = ['pacsbox', 'storescp', '--no-such-option']\n"
+        "from pacsbox.cli.main import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2 and "TEARDOWN" in done.stdout, done.stdout + done.stderr

@@ -62,5 +62,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# Tools that end when their work is done: their process may skip the interpreter's teardown.
+_ONE_SHOT = frozenset(("echoscu", "storescu", "findscu", "movescu", "getscu", "stgcmtscu", "probe"))
+
+
+def run() -> None:
+    """The ``pacsbox`` command: ``main``, then the process's exit. A one-shot tool that has
+    finished exits at once after flushing its output and logs, without the interpreter's
+    teardown (collecting every object and module: ~15 ms, a sixth of a one-file storescu;
+    DCMTK's tools have none). Servers, and any run that ends in an exception, exit the
+    usual way."""
+    code = main()
+    if len(sys.argv) > 1 and sys.argv[1] in _ONE_SHOT:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    import logging
+    import os
+
+    try:
+        logging.shutdown()  # flushes and closes the handlers, as atexit would
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: let the usual exit report it
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
