@@ -69,7 +69,7 @@ _ONE_SHOT = frozenset(("echoscu", "storescu", "findscu", "movescu", "getscu", "s
 def run() -> None:
     """The ``pacsbox`` command: ``main``, then the process's exit. A one-shot tool that has
     finished exits at once after flushing its output and logs, without the interpreter's
-    teardown (collecting every object and module: ~15 ms, a sixth of a one-file storescu;
+    teardown (collecting every object and module: 10-15 ms of a one-file storescu's ~100;
     DCMTK's tools have none). Servers, and any run that ends in an exception, exit the
     usual way."""
     code = main()

@@ -350,7 +350,6 @@ def _plan(cls: type[DIMSEMessage]) -> tuple[tuple[str | None, int, object], ...]
 
 _PLANS = {cls: _plan(cls) for cls in MESSAGE_NAMES}
 _ELEMENT_HEADER = c.ELEMENT_HEADER.pack
-_US_ELEMENT = c.ELEMENT_HEADER.size + 2  # bytes of a US element, header and value
 
 
 def encode_command(msg: DIMSEMessage) -> bytes:
