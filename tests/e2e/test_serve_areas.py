@@ -108,7 +108,9 @@ def test_the_called_ae_title_selects_the_storage_area(tmp_path):
         assert studies_found(port, "AREAPACS") == {study_of(samples["ct_jpeg_lossless"].path)}
     assert f"called AE 'RWAREA': {tmp_path / 'rw'} (RW)" in server.output()  # the banner
     line = config.read_text().splitlines().index("[areas.RWAREA]") + 1
-    assert f"Area RWAREA is full (maxStudies 1, [areas] line {line} of {config})" in server.output()
+    assert (
+        f"Area RWAREA is full (max_studies 1, [areas] line {line} of {config})" in server.output()
+    )
 
     with Index.open(f"sqlite:///{data / 'index.sqlite'}") as index:
         assert index.get_instance(mr.sop_instance_uid) is None

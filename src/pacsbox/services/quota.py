@@ -128,9 +128,10 @@ class AreaQuota:
             for path in paths:
                 (self.directory / path).unlink(missing_ok=True)
             log.warning(
-                "Area %s is full (maxStudies %d, %s): deleted its least recently received "
+                "Area %s is full (%s %d, %s): deleted its least recently received "
                 "study %s (files: %d, bytes: %d, last received %s) to store study %s",
-                area.ae_title, area.max_studies, self.where, study.study_instance_uid,
+                area.ae_title, _words(area)["studies"], area.max_studies, self.where,
+                study.study_instance_uid,
                 len(paths), study.size, study.last_received.isoformat(timespec="seconds"),
                 new_study,
             )  # fmt: skip
