@@ -419,15 +419,12 @@ class _Encoder:
 
     def dataset(self, elements, top: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        keys, data = _KEYS, self.data
+        data = self.data
         for tag, (vr, start, length) in elements.items():
             if top and tag in _PIXEL_DATA_TAGS:  # an icon's Pixel Data in an item stays
                 continue
             vr = self.vr(tag, vr, elements, top)
-            key = keys.get(tag)
-            if key is None:
-                key = _key(tag)
-            out[key] = self.value(tag, vr, start, length, data)
+            out[_key(tag)] = self.value(tag, vr, start, length, data)
         return out
 
     def vr(self, tag: int, vr: str | None, elements, top: bool) -> str:
@@ -458,22 +455,23 @@ class _Encoder:
         dict: element by element, each one's ``"GGGGEEEE":{...}`` taken from
         ``_FRAGMENTS`` when the same tag, VR and bytes came before (in a series, most of
         them), so the document is neither built nor serialized whole."""
-        out: list[bytes] = []
-        append, data, encoding = out.append, self.data, self.encoding
         from orjson import dumps  # not at import: storescp walks headers but writes no JSON
 
-        fragments = _FRAGMENTS
+        out: list[bytes] = []
+        append, data, encoding, fragments = out.append, self.data, self.encoding, _FRAGMENTS
         for tag, (vr, start, length) in elements.items():
             if tag in _PIXEL_DATA_TAGS:
                 continue
             vr = self.vr(tag, vr, elements, True)
-            if length > _FRAGMENT_MAX or vr == "SQ":
-                append(dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1])
-                continue
-            raw = data[start : start + length]
-            fragment = fragments.get((tag, vr, raw, encoding))
-            if fragment is None:
-                fragment = dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]
+            cached = length <= _FRAGMENT_MAX and vr != "SQ"
+            if cached:
+                raw = data[start : start + length]
+                fragment = fragments.get((tag, vr, raw, encoding))
+                if fragment is not None:
+                    append(fragment)
+                    continue
+            fragment = dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]
+            if cached:
                 if len(fragments) >= _FRAGMENTS_MAX:
                     fragments.clear()
                 fragments[tag, vr, raw, encoding] = fragment

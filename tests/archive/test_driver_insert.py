@@ -1,5 +1,6 @@
-"""The instance row of a known series goes straight to SQLite's cursor (_DriverInsert): what it
-stores must be what SQLAlchemy's execute stores, and its errors SQLAlchemy's."""
+"""The instance row of a known series goes straight to SQLite's driver (Index._add_placed, with
+_DriverInsert's statement): what it stores must be what SQLAlchemy stores, and whatever goes
+wrong there must leave the add to SQLAlchemy's general path, with nothing committed."""
 
 from __future__ import annotations
 
@@ -45,42 +46,44 @@ def test_rows_through_the_driver_are_the_rows_sqlalchemy_writes(tmp_path):
         assert row[1:] == first[1:], "a column differs between the two ways in"
 
 
-def test_a_series_gone_meanwhile_is_sqlalchemys_integrity_error_and_a_retry(tmp_path):
+def placed_series(tmp_path: Path, **open_options):
+    """An index on a SQLite file that holds one instance of a new series, so that the next
+    ones of the series take the driver path; and ``add(uid, path, **options)``, which adds
+    an instance of that series."""
     db = tmp_path / "index.sqlite"
-    index = Index.open(f"sqlite:///{db}")
+    index = Index.open(f"sqlite:///{db}", **open_options)
     study, series_uid = new_uid(), new_uid()
-    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
-              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+
+    def add(uid: str, path: str = "b", **options):
+        header = ct_header(study, series_uid, uid)
+        return index.add(header, path=path, size=1, transfer_syntax=EXPLICIT_LE, **options)
+
+    add(new_uid(), "a")
+    return db, index, add
+
+
+def test_a_series_gone_meanwhile_is_placed_again_from_the_top(tmp_path):
+    db, index, add = placed_series(tmp_path)
     with sqlite3.connect(db) as other:  # another process removes the series (no instances)
         other.execute("PRAGMA foreign_keys = OFF")
         other.execute(str(delete(series).compile(compile_kwargs={"literal_binds": True})))
-    result = index.add(ct_header(study, series_uid, new_uid()), path="b", size=1,
-                       transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    result = add(new_uid())
     assert result.outcome is AddOutcome.ADDED  # placed again from the top, series re-created
     assert index.stats().series == 1
     index.close()
 
 
-def _no_general_path(index):
+def test_a_known_series_is_one_driver_transaction_committed_before_add_returns(tmp_path):
+    db, index, add = placed_series(tmp_path)
+    general = index._write
+
     def refuse(work):
         raise AssertionError("took SQLAlchemy's transaction")
 
     index._write = refuse
-
-
-def test_a_known_series_is_one_driver_transaction_committed_before_add_returns(tmp_path):
-    db = tmp_path / "index.sqlite"
-    index = Index.open(f"sqlite:///{db}")
-    study, series_uid = new_uid(), new_uid()
-    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
-              transfer_syntax=EXPLICIT_LE)  # fmt: skip
-    general = index._write
-    _no_general_path(index)
     placed: list[str] = []
     uid = new_uid()
-    result = index.add(ct_header(study, series_uid, uid), path="b", size=1,
-                       transfer_syntax=EXPLICIT_LE,
-                       before_commit=lambda: placed.append("renamed"))  # fmt: skip
+    result = add(uid, before_commit=lambda: placed.append("renamed"))
     assert (result.outcome, result.indexed_path, placed) == (AddOutcome.ADDED, "b", ["renamed"])
     assert stored(db, uid) is not None  # another connection sees it: committed
     index._write = general
@@ -88,43 +91,31 @@ def test_a_known_series_is_one_driver_transaction_committed_before_add_returns(t
 
 
 def test_before_commit_failing_rolls_the_row_back_and_raises(tmp_path):
-    db = tmp_path / "index.sqlite"
-    index = Index.open(f"sqlite:///{db}")
-    study, series_uid = new_uid(), new_uid()
-    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
-              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    db, index, add = placed_series(tmp_path)
 
     def disk_full():
         raise OSError(28, "No space left on device")
 
     uid = new_uid()
     try:
-        index.add(ct_header(study, series_uid, uid), path="b", size=1,
-                  transfer_syntax=EXPLICIT_LE, before_commit=disk_full)  # fmt: skip
+        add(uid, before_commit=disk_full)
     except OSError as exc:
         assert exc.errno == 28
     else:
         raise AssertionError("the OSError did not propagate")
     assert stored(db, uid) is None
     assert not index._conn.connection.driver_connection.in_transaction
-    again = index.add(ct_header(study, series_uid, uid), path="b", size=1,
-                      transfer_syntax=EXPLICIT_LE)  # fmt: skip
-    assert again.outcome is AddOutcome.ADDED and stored(db, uid) is not None
+    assert add(uid).outcome is AddOutcome.ADDED and stored(db, uid) is not None
     index.close()
 
 
 def test_an_indexed_uid_goes_to_the_general_path_that_applies_the_policy(tmp_path):
-    db = tmp_path / "index.sqlite"
-    index = Index.open(f"sqlite:///{db}")
-    study, series_uid, uid = new_uid(), new_uid(), new_uid()
-    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
-              transfer_syntax=EXPLICIT_LE)  # fmt: skip
-    index.add(ct_header(study, series_uid, uid), path="b", size=1, transfer_syntax=EXPLICIT_LE)
-    kept = index.add(ct_header(study, series_uid, uid), path="c", size=1,
-                     transfer_syntax=EXPLICIT_LE, on_duplicate="keep")  # fmt: skip
+    db, index, add = placed_series(tmp_path)
+    uid = new_uid()
+    add(uid, "b")
+    kept = add(uid, "c", on_duplicate="keep")
     assert (kept.outcome, kept.indexed_path) == (AddOutcome.KEPT, "b")
-    replaced = index.add(ct_header(study, series_uid, uid), path="c", size=1,
-                         transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    replaced = add(uid, "c")
     assert (replaced.outcome, replaced.old_path) == (AddOutcome.REPLACED, "b")
     assert stored(db, uid)[4] == "c"
     assert index.stats().instances == 2
@@ -134,11 +125,7 @@ def test_an_indexed_uid_goes_to_the_general_path_that_applies_the_policy(tmp_pat
 def test_a_writer_holding_the_database_sends_the_add_to_the_general_path(tmp_path):
     """BEGIN IMMEDIATE that finds another writer (past the busy timeout) commits nothing on
     the driver path: the general path waits and retries as it always did."""
-    db = tmp_path / "index.sqlite"
-    index = Index.open(f"sqlite:///{db}", busy_timeout=0.05)
-    study, series_uid = new_uid(), new_uid()
-    index.add(ct_header(study, series_uid, new_uid()), path="a", size=1,
-              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    db, index, add = placed_series(tmp_path, busy_timeout=0.05)
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     calls = []
@@ -151,9 +138,7 @@ def test_a_writer_holding_the_database_sends_the_add_to_the_general_path(tmp_pat
 
     index._write = counted
     uid = new_uid()
-    result = index.add(ct_header(study, series_uid, uid), path="b", size=1,
-                       transfer_syntax=EXPLICIT_LE)  # fmt: skip
-    assert result.outcome is AddOutcome.ADDED and calls == [1]
+    assert add(uid).outcome is AddOutcome.ADDED and calls == [1]
     other.close()
     index._write = general
     index.close()

@@ -376,19 +376,13 @@ _INSTANCE_ROW_KEYS = (
 
 
 class _DriverInsert:
-    """An INSERT ... RETURNING executed straight on the SQLite driver's cursor, with the
-    statement SQLAlchemy compiled for it once and the same bind processors (the column
-    types' conversions: the JSON serializer, DateTime's text form). Through Connection.execute
-    one instance row cost ~28 us of SQLAlchemy's execution machinery on top of SQLite's
-    ~37 us (tmpfs); this path runs on every C-STORE of a known series.
-
-    Not SQLite, or a driver error: ``insert`` goes through Connection.execute as before,
-    which raises SQLAlchemy's exceptions the callers handle (an error here changes nothing
-    in the transaction: the same statement fails the same way again).
+    """The instance row's INSERT ... RETURNING as SQLite's driver takes it: the statement
+    SQLAlchemy compiled once, and the same bind processors (the column types' conversions:
+    the JSON serializer, DateTime's text form), for Index._add_placed. ``sql`` is None when
+    the engine is not SQLite (or the statement is not the one this was written for).
     """
 
     def __init__(self, statement, engine: Engine, keys: tuple[str, ...]) -> None:
-        self.statement = statement
         self.sql: str | None = None
         if engine.dialect.name != "sqlite":
             return
@@ -406,20 +400,6 @@ class _DriverInsert:
     def values(self, row: dict[str, Any]) -> list:
         """The statement's parameters for ``row``, converted as SQLAlchemy would."""
         return [row[n] if p is None else p(row[n]) for n, p in self.params]
-
-    def insert(self, conn: Connection, row: dict[str, Any]):
-        """The first row RETURNING gives (None when the INSERT did nothing)."""
-        if self.sql is not None:
-            values = self.values(row)
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(self.sql, values)
-                return cursor.fetchone()
-            except sqlite3.Error:
-                pass  # again below, for SQLAlchemy's exception
-            finally:
-                cursor.close()
-        return conn.execute(self.statement, row).first()
 
 
 class Index:
@@ -711,12 +691,8 @@ class Index:
         errors; ``before_commit`` may run again there, as on any retry). An exception from
         ``before_commit`` rolls the row back and propagates, as on the general path.
         """
-        placed = self._placements.get(v.series_instance_uid)
-        if (
-            placed is None
-            or time.monotonic() - placed.at >= _PLACEMENT_TTL
-            or not placed.fits(v, _patient_row(v), _study_row(v), _series_row(v))
-        ):
+        placed = self._placement(v, _patient_row(v), _study_row(v), _series_row(v))
+        if placed is None:
             return None
         row["series_fk"] = placed.series_id
         values = self._instance_rows.values(row)
@@ -752,20 +728,30 @@ class Index:
                     self._checkpointer.catch_up(conn)
         return AddResult(AddOutcome.ADDED, v.sop_instance_uid, row["path"])
 
+    def _placement(
+        self, v: HeaderValues, patient: dict, study: dict, series_: dict
+    ) -> _Placement | None:
+        """Where this process placed ``v``'s series lately, if those rows still hold these
+        values (then the instance's row alone is to be written)."""
+        placed = self._placements.get(v.series_instance_uid)
+        if (
+            placed is None
+            or time.monotonic() - placed.at >= _PLACEMENT_TTL
+            or not placed.fits(v, patient, study, series_)
+        ):
+            return None
+        return placed
+
     def _add(
         self, conn: Connection, v: HeaderValues, row: dict[str, Any], policy: OnDuplicate
     ) -> AddResult:
         uid = v.sop_instance_uid
         patient, study, series_ = _patient_row(v), _study_row(v), _series_row(v)
-        placed = self._placements.get(v.series_instance_uid)
-        if (
-            placed is not None
-            and time.monotonic() - placed.at < _PLACEMENT_TTL
-            and placed.fits(v, patient, study, series_)
-        ):
+        placed = self._placement(v, patient, study, series_)
+        if placed is not None:  # PostgreSQL's way (SQLite's is _add_placed), or a retry
             row["series_fk"] = placed.series_id
             try:
-                if self._instance_rows.insert(conn, row) is not None:
+                if conn.execute(self._insert_instance, row).first() is not None:
                     return AddResult(AddOutcome.ADDED, uid, row["path"])
             except IntegrityError:  # the series went meanwhile (another process removed it)
                 self._placements.clear()

@@ -335,21 +335,25 @@ def message_name(msg: DIMSEMessage | type[DIMSEMessage]) -> str:
     return MESSAGE_NAMES[msg if isinstance(msg, type) else type(msg)]
 
 
-def _plan(cls: type[DIMSEMessage]) -> tuple[tuple[str | None, int, object], ...]:
-    """How ``encode_command`` writes a ``cls``: (field name, tag, value encoder) by ascending
-    tag; the name None stands for CommandField (its value the class's) and "" for
-    CommandDataSetType."""
-    steps: list[tuple[str | None, int, object]] = [
-        (None, c.COMMAND_FIELD, cls.command_field),
-        ("", c.COMMAND_DATA_SET_TYPE, None),
-    ]
-    for name, tag in _LAYOUTS[cls][0]:
-        steps.append((name, tag, c.encoder_of(tag)))
-    return tuple(sorted(steps, key=lambda step: step[1]))
+def _plan(cls: type[DIMSEMessage]) -> tuple[tuple[str, int, object], ...]:
+    """How ``encode_command`` writes a ``cls``, by ascending tag: (field name, tag, value
+    encoder) for a field; for CommandField the element's bytes under the name "", for
+    CommandDataSetType its bytes without and with a data set under "has_dataset"."""
+
+    def us_element(tag: int, value: int) -> bytes:
+        return c.ELEMENT_HEADER.pack(0, tag, 2) + c.US.pack(value)
+
+    data_set_type = c.COMMAND_DATA_SET_TYPE
+    steps = [
+        (c.COMMAND_FIELD, "", us_element(c.COMMAND_FIELD, cls.command_field)),
+        (data_set_type, "has_dataset",
+         (us_element(data_set_type, NO_DATASET), us_element(data_set_type, DATASET_PRESENT))),
+    ]  # fmt: skip
+    steps += [(tag, name, c.encoder_of(tag)) for name, tag in _LAYOUTS[cls][0]]
+    return tuple((name, tag, how) for tag, name, how in sorted(steps, key=lambda s: s[0]))
 
 
 _PLANS = {cls: _plan(cls) for cls in MESSAGE_NAMES}
-_ELEMENT_HEADER = c.ELEMENT_HEADER.pack
 
 
 def encode_command(msg: DIMSEMessage) -> bytes:
@@ -362,22 +366,19 @@ def encode_command(msg: DIMSEMessage) -> bytes:
     if msg.extra:
         return _encode_command_general(msg)
     parts: list[bytes] = []
-    append, header = parts.append, _ELEMENT_HEADER
+    append, header = parts.append, c.ELEMENT_HEADER.pack
     try:
-        for name, tag, encode in _PLANS[type(msg)]:
-            if name is None:
-                append(header(0, tag, 2))
-                append(c.US.pack(encode))
-            elif not name:
-                append(header(0, tag, 2))
-                append(c.US.pack(DATASET_PRESENT if msg.has_dataset else NO_DATASET))
+        for name, tag, how in _PLANS[type(msg)]:
+            if not name:
+                append(how)
+            elif name == "has_dataset":
+                append(how[msg.has_dataset])
             else:
                 value = getattr(msg, name)
-                if value is None:
-                    continue
-                raw = encode(value)
-                append(header(0, tag, len(raw)))
-                append(raw)
+                if value is not None:
+                    raw = how(value)
+                    append(header(0, tag, len(raw)))
+                    append(raw)
     except (ValueError, TypeError, AttributeError, OverflowError, struct.error):
         return _encode_command_general(msg)
     body = b"".join(parts)
