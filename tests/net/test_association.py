@@ -7,7 +7,7 @@ import asyncio
 import io
 
 from pacsbox.dimse import CCancelRQ, CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
-from pacsbox.net.association import Association, RequestHandler
+from pacsbox.net.association import LATER, Association, RequestHandler
 from pacsbox.net.requestor import build_rq
 from pacsbox.net.server import Server, ServerConfig
 from pacsbox.ul.negotiation import AcceptorPolicy
@@ -253,3 +253,49 @@ async def test_a_bug_in_answer_fails_that_store_and_the_association_goes_on():
         find = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
         rsp, _ = await assoc.request_one(assoc.context_for(FIND).context_id, find, b"Q")
         assert rsp.status == 0x0000
+
+
+class LaterStore(AnsweringStore):
+    """Answers each C-STORE two turns of the event loop later, through answer_later (as the
+    storage SCP's group commit does)."""
+
+    def answer(self, assoc, context, request, dataset):
+        respond = assoc.answer_later()
+        if respond is None:  # served by the serving task: at once
+            return super().answer(assoc, context, request, dataset)
+        self.served.append(("store", "later"))
+        response = super().answer(assoc, context, request, dataset)
+        self.served.pop()
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, respond, response)
+        return LATER
+
+
+async def test_an_answer_given_later_goes_out_before_the_next_request_is_served():
+    served: list = []
+    server = await serve({CStoreRQ: LaterStore(served), CFindRQ: SlowFind(3, served)})
+    async with server, await connect(server.port) as assoc:
+        store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        store_rsp, _ = await store.final()
+        find_rsp, _ = await find.final()
+        rsp, _ = await assoc.request_one(assoc.context_for(CT).context_id, _store_rq(assoc), b"y")
+    assert store_rsp.status == find_rsp.status == rsp.status == 0
+    # the find, which came while the store's answer was pending, waited for it
+    assert served == [
+        ("store", "later"), ("answered", None), ("find", "task"), ("store", "later"),
+        ("answered", None),
+    ]  # fmt: skip
+
+
+async def test_answer_later_is_none_where_the_serving_task_answers():
+    served: list = []
+    server = await serve({CStoreRQ: LaterStore(served), CFindRQ: SlowFind(20, served)})
+    async with server, await connect(server.port) as assoc:
+        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+        assert (await find.final())[0].status == 0
+        assert (await store.final())[0].status == 0
+    assert served == [("find", "task"), ("store", "task"), ("answered", None)]

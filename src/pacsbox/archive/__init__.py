@@ -13,6 +13,7 @@ from .index import (
     IndexStats,
     InstanceLocation,
     InstanceRecord,
+    NewInstance,
     OnDuplicate,
     StudyRecord,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "IndexStats",
     "InstanceLocation",
     "InstanceRecord",
+    "NewInstance",
     "OnDuplicate",
     "StudyRecord",
 ]

@@ -101,6 +101,11 @@ class RequestHandler:
     its response at once, without a trip through the event loop to a serving task; then
     ``answered`` runs (work that may follow the response). ``handle`` must give the same
     answer: it serves the request when another one is still in progress.
+
+    ``answer`` may instead take ``assoc.answer_later()`` and return LATER, then call what it
+    took with the response before long (the storage SCP commits the index rows of the
+    C-STOREs that arrived in one turn of the event loop together, then answers each): the
+    association answers nothing else meanwhile.
     """
 
     answers_now = False
@@ -140,6 +145,10 @@ class RequestHandler:
 
     def close(self) -> None:
         """Release what the handler holds (the server is stopping)."""
+
+
+# What RequestHandler.answer returns when it answers later, through assoc.answer_later()
+LATER: DIMSEMessage = object()  # type: ignore[assignment]
 
 
 @record
@@ -255,6 +264,8 @@ class Association(asyncio.Protocol):
         self._follow: dict[int, Callable[[], None]] = {}  # message ID -> PendingRequest.follow_with
         self._requests: asyncio.Queue = asyncio.Queue()  # (context, request, dataset) | _END
         self._serving = False  # the serving task is busy with a request
+        self._answering_now: tuple[RequestHandler, AgreedContext, DIMSEMessage] | None = None
+        self._answering_later: asyncio.Future[None] | None = None  # answer_later's, until sent
         self._operations: dict[int, Operation] = {}
         self._worker: asyncio.Task | None = None
         self._writable = asyncio.Event()
@@ -543,7 +554,7 @@ class Association(asyncio.Protocol):
             )
             self.abort(source=AbortSource.SERVICE_PROVIDER)
             return
-        if not self._serving and self._requests.empty():
+        if not self._serving and self._answering_later is None and self._requests.empty():
             handler = self.handlers.get(type(message))
             if handler is not None and handler.answers_now:
                 self._answer_now(handler, context, message, dataset)
@@ -552,6 +563,7 @@ class Association(asyncio.Protocol):
 
     def _answer_now(self, handler: RequestHandler, context: AgreedContext, request, dataset):
         """Serve ``request`` here in the receive callback (``RequestHandler.answers_now``)."""
+        self._answering_now = (handler, context, request)
         try:
             response = handler.answer(self, context, request, dataset)
         except Exception as exc:  # a bug of ours: this request fails, the association goes on
@@ -560,6 +572,32 @@ class Association(asyncio.Protocol):
             if response is None:
                 self.abort(source=AbortSource.SERVICE_PROVIDER)
                 return
+        finally:
+            self._answering_now = None
+        if response is not LATER:
+            self._respond_now(handler, context, request, response)
+
+    def answer_later(self) -> Callable[[DIMSEMessage], None] | None:
+        """For RequestHandler.answer, called from the receive callback: a function that sends
+        the response it is given (once), so that ``answer`` may return LATER; requests that
+        arrive meanwhile wait for it. None when the request is not answered from the receive
+        callback (a serving task's ``handle`` called ``answer``): then answer now."""
+        if self._answering_now is None:
+            return None
+        handler, context, request = self._answering_now
+        waiter = self._answering_later = self.loop.create_future()
+
+        def respond(response: DIMSEMessage) -> None:
+            if waiter.done():
+                return
+            waiter.set_result(None)
+            if self._answering_later is waiter:
+                self._answering_later = None
+            self._respond_now(handler, context, request, response)
+
+        return respond
+
+    def _respond_now(self, handler: RequestHandler, context: AgreedContext, request, response):
         if self.closed.done() or not self._conn.is_established:
             return  # the peer went meanwhile
         self._send_now(
@@ -578,6 +616,8 @@ class Association(asyncio.Protocol):
             self._serving = False
             item = await self._requests.get()
             self._serving = True
+            while self._answering_later is not None:  # an earlier request's answer comes first
+                await asyncio.shield(self._answering_later)
             if item is _END:
                 return
             context, request, dataset = item
@@ -867,6 +907,8 @@ class Association(asyncio.Protocol):
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
         self._discard_unserved()
+        if self._answering_later is not None and not self._answering_later.done():
+            self._answering_later.set_result(None)  # nobody to answer now
         self._requests.put_nowait(_END)
 
     def _discard_unserved(self) -> None:

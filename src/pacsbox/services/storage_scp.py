@@ -8,6 +8,7 @@ the association goes on; a peer that aborts mid-transfer leaves no file behind.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import itertools
@@ -28,7 +29,7 @@ from pydicom.filereader import read_dataset
 from ..dicomfile import dataset_encoding, file_meta_bytes
 from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
-from ..net.association import Association, RequestHandler
+from ..net.association import LATER, Association, RequestHandler
 from ..rawheader import RawHeader, Unsupported
 from ..services.verification import VERIFICATION
 from ..sopclasses import modality_prefix, storage_sop_classes
@@ -331,10 +332,23 @@ class StorageSCP(RequestHandler):
         self.ignore = ignore
         self.sort_prefix = sort_prefix
         self.on_stored = on_stored
+        # Group commit: with replace and no quota nothing is decided before the row is
+        # written, so while other associations send too, the rows of the C-STOREs that
+        # complete in one turn of the event loop are committed together (Index.add_all),
+        # then each is answered. One sender alone is answered at once, without the turn.
+        self._group_commit = index is not None and on_duplicate == "replace" and quota is None
+        self._senders: set[Association] = set()  # that stored here, while open
+        if index is not None:
+            from ..archive.index import NewInstance  # not at import: storescp has no index
+
+            self._new_instance = NewInstance
+        self._landings: list[tuple[_Landing, CStoreRQ, str, Callable]] = []
 
     def open_sink(self, assoc: Association, context: AgreedContext, request: CStoreRQ):
         if self.ignore:
             return NullSink()
+        if self._group_commit:
+            self._senders.add(assoc)
         rq = assoc.rq
         calling, called = (rq.calling_ae_title, rq.called_ae_title) if rq else ("", "")
         meta = file_meta_bytes(
@@ -373,14 +387,8 @@ class StorageSCP(RequestHandler):
         if log.isEnabledFor(INFO):
             prefix = modality_prefix(request.affected_sop_class_uid)
             log.info("Received Store Request (MsgID %d, %s)", request.message_id, prefix)
-        status, comment = self._store(assoc, context, request, dataset)
-        return CStoreRSP(
-            message_id_being_responded_to=request.message_id,
-            status=status,
-            affected_sop_class_uid=request.affected_sop_class_uid,
-            affected_sop_instance_uid=request.affected_sop_instance_uid,
-            error_comment=comment,
-        )
+        verdict = self._store(assoc, context, request, dataset)
+        return verdict if verdict is LATER else _response(request, *verdict)
 
     def answered(self, assoc: Association) -> None:
         if self._spare is None and not self.ignore:
@@ -395,7 +403,7 @@ class StorageSCP(RequestHandler):
             os.close(fd)
             _unlink(path)
 
-    def _store(self, assoc, context, request: CStoreRQ, sink) -> tuple[int, str | None]:
+    def _store(self, assoc, context, request: CStoreRQ, sink) -> Verdict | CStoreRSP:
         if isinstance(sink, bytearray):  # a handler-less path gave us memory: write it out
             memory, sink = sink, self.open_sink(assoc, context, request)
             sink.write(memoryview(memory))
@@ -436,6 +444,12 @@ class StorageSCP(RequestHandler):
             directory += f"/{self.sort_prefix}_{folder}" if self.sort_prefix else f"/{folder}"
         prefix = modality_prefix(request.affected_sop_class_uid)
         target = f"{directory}/{prefix}.{request.affected_sop_instance_uid}"
+        if self._group_commit and self._others_sending(assoc):
+            respond = assoc.answer_later()
+            if respond is not None:
+                landing = _Landing(self, header, directory, target, sink, context, calling, None)
+                self._commit_soon(landing, request, study, respond)
+                return LATER  # type: ignore[return-value]
         with self._lock:  # the checks, the rename and the index row: one step (see above)
             verdict, replacing = self._admit(request, header, sink.meta_length + sink.length)
             if verdict is not None:
@@ -508,55 +522,49 @@ class StorageSCP(RequestHandler):
     ) -> Verdict | None:
         """Write the instance's index row and move its file into place in one transaction,
         committed before the response; a failure is the C-STORE's."""
-        path = target[len(self._root) + 1 :]  # target is f"{self._root}/..."
-        size = sink.meta_length + sink.length
-        placed = False
-        ours = None  # (device, inode) of the placed file, when it took no earlier file's place
-
-        def place() -> None:  # inside the transaction, holding the row (Index.add)
-            nonlocal placed, ours
-            if not placed:  # a retried transaction: the file is in place already
-                first = not os.path.exists(target)
-                self._place(sink, directory, target)
-                placed = True
-                ours = sink.identity if first else None
-
+        landing = _Landing(self, header, directory, target, sink, context, calling, replacing)
         try:
-            result = self.index.add(
-                header,
-                path=path,
-                size=size,
-                transfer_syntax=context.transfer_syntax,
-                calling_ae=calling,
-                area=self.area,
-                on_duplicate=self.on_duplicate,
-                before_commit=place,
-            )
-        except OSError as exc:  # the rename failed: the row was rolled back
-            return self._not_written(sink, target, exc)
+            result = self.index.add(header, **landing.arguments())
         except Exception as exc:
-            if not placed:
-                sink.discard()
-            elif ours is not None:
-                _remove_if_ours(target, ours)
-            # else it replaced a file whose row stays: `pacsbox check` reconciles them
-            log.error("Cannot index %s: %s", target, exc)
-            return OUT_OF_RESOURCES, resource_comment(exc, "index unavailable")
-        if result.outcome in ("kept", "refused"):
-            # another process indexed this SOP Instance UID since _admit looked; ours was
-            # never moved into place
-            sink.discard()
-            return self._duplicate(result.sop_instance_uid, result.indexed_path)
-        if self.quota is not None:
+            result = exc
+        return landing.settle(result)
+
+    def _others_sending(self, assoc: Association) -> bool:
+        """Whether an association other than ``assoc`` that stored here is still open."""
+        senders = self._senders
+        if len(senders) > 1:
+            senders.difference_update([a for a in senders if a.closed.done()])
+        return len(senders) > 1
+
+    def _commit_soon(self, landing: _Landing, request: CStoreRQ, study: str, respond) -> None:
+        """Index ``landing`` with the other instances that arrive in this turn of the event
+        loop (the other associations' C-STOREs), in one transaction, then answer each: with
+        several senders at once, they share the commit."""
+        self._landings.append((landing, request, study, respond))
+        if len(self._landings) == 1:
+            asyncio.get_running_loop().call_soon(self._commit_landed)
+
+    def _commit_landed(self) -> None:
+        landed, self._landings = self._landings, []
+        try:
+            with self._lock:
+                new = self._new_instance
+                results = self.index.add_all(
+                    [new(landing.header, **landing.arguments()) for landing, *_ in landed]
+                )
+        except Exception as exc:  # add_all answers each; a bug of ours fails them all
+            log.exception("Cannot index %d instances", len(landed))
+            results = [exc] * len(landed)
+        for (landing, request, study, respond), result in zip(landed, results, strict=True):
             try:
-                self.quota.added(header, size, replacing)
-            except Exception as exc:  # stored and indexed all the same; it recounts later
-                log.error("Cannot count %s against the area's quota: %s", target, exc)
-        if replacing is not None and (replacing.area, replacing.path) != (self.area, path):
-            self._remove_replaced(replacing.area, replacing.path)  # in another area, say
-        elif replacing is None and result.old_path and result.old_path != result.indexed_path:
-            (self.output_dir / result.old_path).unlink(missing_ok=True)  # replaced elsewhere
-        return None
+                verdict = landing.settle(result)
+                if verdict is None:
+                    self._stored(landing.target, request, landing.context, study,
+                                 landing.calling, landing.sink.length)  # fmt: skip
+            except Exception as exc:
+                log.exception("Error while storing %s", request.affected_sop_instance_uid)
+                verdict = OUT_OF_RESOURCES, f"pacsbox error: {exc!r}"[:64]
+            respond(_response(request, *(verdict or (SUCCESS, None))))
 
     def _remove_replaced(self, area: str | None, path: str) -> None:
         old = self._locate(area, path) if self._locate else self.output_dir / path
@@ -573,6 +581,89 @@ class StorageSCP(RequestHandler):
                 None if target is None else Path(target), request.affected_sop_class_uid,
                 request.affected_sop_instance_uid, context.transfer_syntax, study, calling, size,
             ))  # fmt: skip
+
+
+class _Landing:
+    """A received instance on its way into place: the index row to write, and the file to
+    rename inside that row's transaction (``place``, Index.add's ``before_commit``);
+    ``settle`` turns what the index did into the C-STORE's answer, or None for success."""
+
+    __slots__ = (
+        "calling", "context", "directory", "header", "ours", "placed", "replacing", "scp", "sink",
+        "target",
+    )  # fmt: skip
+
+    def __init__(self, scp: StorageSCP, header, directory: str, target: str, sink, context,
+                 calling: str, replacing) -> None:  # fmt: skip
+        self.scp, self.header, self.directory, self.target = scp, header, directory, target
+        self.sink, self.context, self.calling, self.replacing = sink, context, calling, replacing
+        self.placed = False
+        self.ours = None  # (device, inode) of the placed file, when it took no earlier file's place
+
+    @property
+    def path(self) -> str:
+        return self.target[len(self.scp._root) + 1 :]  # target is f"{root}/..."
+
+    def arguments(self) -> dict:
+        """Index.add's arguments but the header."""
+        sink = self.sink
+        return {
+            "path": self.path,
+            "size": sink.meta_length + sink.length,
+            "transfer_syntax": self.context.transfer_syntax,
+            "calling_ae": self.calling,
+            "area": self.scp.area,
+            "on_duplicate": self.scp.on_duplicate,
+            "before_commit": self.place,
+        }
+
+    def place(self) -> None:
+        """Inside the transaction, holding the row: the file goes into place."""
+        if not self.placed:  # a retried transaction: the file is in place already
+            first = not os.path.exists(self.target)
+            self.scp._place(self.sink, self.directory, self.target)
+            self.placed = True
+            self.ours = self.sink.identity if first else None
+
+    def settle(self, result) -> Verdict | None:
+        """What to answer, given Index.add's result or the exception it raised."""
+        scp, sink, target = self.scp, self.sink, self.target
+        if isinstance(result, OSError):  # the rename failed: the row was rolled back
+            return scp._not_written(sink, target, result)
+        if isinstance(result, Exception):
+            if not self.placed:
+                sink.discard()
+            elif self.ours is not None:
+                _remove_if_ours(target, self.ours)
+            # else it replaced a file whose row stays: `pacsbox check` reconciles them
+            log.error("Cannot index %s: %s", target, result)
+            return OUT_OF_RESOURCES, resource_comment(result, "index unavailable")
+        if result.outcome in ("kept", "refused"):
+            # another process indexed this SOP Instance UID since _admit looked; ours was
+            # never moved into place
+            sink.discard()
+            return scp._duplicate(result.sop_instance_uid, result.indexed_path)
+        size, replacing, path = sink.meta_length + sink.length, self.replacing, self.path
+        if scp.quota is not None:
+            try:
+                scp.quota.added(self.header, size, replacing)
+            except Exception as exc:  # stored and indexed all the same; it recounts later
+                log.error("Cannot count %s against the area's quota: %s", target, exc)
+        if replacing is not None and (replacing.area, replacing.path) != (scp.area, path):
+            scp._remove_replaced(replacing.area, replacing.path)  # in another area, say
+        elif replacing is None and result.old_path and result.old_path != result.indexed_path:
+            (scp.output_dir / result.old_path).unlink(missing_ok=True)  # replaced elsewhere
+        return None
+
+
+def _response(request: CStoreRQ, status: int, comment: str | None) -> CStoreRSP:
+    return CStoreRSP(
+        message_id_being_responded_to=request.message_id,
+        status=status,
+        affected_sop_class_uid=request.affected_sop_class_uid,
+        affected_sop_instance_uid=request.affected_sop_instance_uid,
+        error_comment=comment,
+    )
 
 
 def _remove_if_ours(target: str, ours: tuple[int, int]) -> None:

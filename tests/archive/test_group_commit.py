@@ -1,0 +1,186 @@
+"""Group commit: the C-STOREs of several associations that complete in one turn of the event
+loop share one index transaction (Index.add_all), and each is answered once it is committed;
+whatever goes wrong with one of them is that one's answer, not the others'."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import generate_uid
+
+from pacsbox.archive import AddOutcome, HeaderError, Index, NewInstance
+from pacsbox.dimse import CStoreRQ
+from pacsbox.net.association import Association
+from pacsbox.net.requestor import build_rq
+from pacsbox.net.server import Server, ServerConfig
+from pacsbox.services.storage_scp import StorageSCP, storage_policy
+from pacsbox.services.storage_scu import scan, store_files
+from tests.archive.headers import EXPLICIT_LE, ct_dataset, ct_header, new_uid
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def rows(db: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return dict(conn.execute("SELECT sop_instance_uid, path FROM instances"))
+
+
+def counting(index: Index) -> list[int]:
+    """The sizes of the driver transactions ``index`` commits from now on."""
+    sizes: list[int] = []
+    real = index._add_placed
+
+    def spy(entries):
+        done = real(entries)
+        if done is not None:
+            sizes.append(len(entries))
+        return done
+
+    index._add_placed = spy  # type: ignore[method-assign]
+    return sizes
+
+
+def new(header, path: str, before_commit=None) -> NewInstance:
+    return NewInstance(header, path=path, size=1, transfer_syntax=EXPLICIT_LE,
+                       before_commit=before_commit)  # fmt: skip
+
+
+def series_index(tmp_path: Path):
+    """An index holding one instance of a series (so the next ones take the driver path),
+    and a function making headers of more instances of that series."""
+    index = Index.open(f"sqlite:///{tmp_path / 'index.sqlite'}")
+    study, series_uid = new_uid(), new_uid()
+    first = index.add(ct_header(study, series_uid, new_uid()), path="first", size=1,
+                      transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    assert first.outcome is AddOutcome.ADDED
+    return index, lambda uid=None: ct_header(study, series_uid, uid or new_uid())
+
+
+def test_instances_of_known_series_share_one_transaction(tmp_path):
+    index, header = series_index(tmp_path)
+    sizes = counting(index)
+    placed: list[str] = []
+    adds = [new(header(), f"p{n}", lambda n=n: placed.append(f"p{n}")) for n in range(4)]
+    results = index.add_all(adds)
+    index.close()
+    assert [r.outcome for r in results] == [AddOutcome.ADDED] * 4
+    assert sizes == [4]  # one commit for the four
+    assert placed == ["p0", "p1", "p2", "p3"]  # each file placed inside it
+    assert sorted(rows(tmp_path / "index.sqlite").values()) == ["first", "p0", "p1", "p2", "p3"]
+
+
+def test_a_header_that_cannot_be_placed_fails_alone(tmp_path):
+    index, header = series_index(tmp_path)
+    broken = header()
+    del broken.elements[0x0020000E]  # no Series Instance UID
+    results = index.add_all([new(header(), "a"), new(broken, "b"), new(header(), "c")])
+    index.close()
+    assert isinstance(results[1], HeaderError)
+    assert results[0].outcome is results[2].outcome is AddOutcome.ADDED
+    assert sorted(rows(tmp_path / "index.sqlite").values()) == ["a", "c", "first"]
+
+
+def test_the_same_instance_twice_in_a_batch_is_added_then_replaced(tmp_path):
+    index, header = series_index(tmp_path)
+    uid = new_uid()
+    results = index.add_all([new(header(uid), "one"), new(header(uid), "two")])
+    index.close()
+    assert [r.outcome for r in results] == [AddOutcome.ADDED, AddOutcome.REPLACED]
+    assert rows(tmp_path / "index.sqlite")[uid] == "two"
+
+
+def test_a_failing_before_commit_fails_its_instance_only(tmp_path):
+    index, header = series_index(tmp_path)
+    calls: list[str] = []
+
+    def place(name: str, fail: bool = False):
+        def run() -> None:
+            calls.append(name)
+            if fail:
+                raise OSError(28, "No space left on device")
+
+        return run
+
+    adds = [new(header(), "a", place("a")), new(header(), "b", place("b", fail=True)),
+            new(header(), "c", place("c"))]  # fmt: skip
+    results = index.add_all(adds)
+    index.close()
+    assert isinstance(results[1], OSError)
+    assert results[0].outcome is results[2].outcome is AddOutcome.ADDED
+    assert sorted(rows(tmp_path / "index.sqlite").values()) == ["a", "c", "first"]
+    # the batch was rolled back at b, then each went on its own: a and b ran twice
+    assert calls == ["a", "b", "a", "b", "c"]
+
+
+def test_a_new_series_in_the_batch_sends_each_the_usual_way(tmp_path):
+    index, header = series_index(tmp_path)
+    sizes = counting(index)
+    other = ct_header(new_uid(), new_uid(), new_uid())  # its series is not in the index
+    results = index.add_all([new(header(), "a"), new(other, "b"), new(header(), "c")])
+    index.close()
+    assert all(r.outcome is AddOutcome.ADDED for r in results)
+    assert sizes == [1, 1]  # a and c alone on the driver path, b on the general one
+    assert len(rows(tmp_path / "index.sqlite")) == 4
+
+
+def write_series(directory: Path, count: int, study: str, series: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        ds = ct_dataset(study, series, generate_uid(), InstanceNumber=n + 1)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = EXPLICIT_LE
+        path = directory / f"{n:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("senders", [1, 4])
+async def test_senders_at_once_are_each_answered_after_their_commit(tmp_path, senders):
+    study, series = generate_uid(), generate_uid()
+    files = [write_series(tmp_path / f"in{n}", 12, study, series) for n in range(senders)]
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    sizes = counting(index)
+    (tmp_path / "out").mkdir()
+    scp = StorageSCP(tmp_path / "out", index=index)
+    config = ServerConfig(policy=storage_policy((EXPLICIT_LE,)), handlers={CStoreRQ: scp})
+    server = Server(config)
+    await server.start("127.0.0.1", 0)
+
+    async def send(paths: list[Path]) -> list:
+        infos, skipped = scan(paths)
+        assert not skipped
+        rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT_LE])])
+        assoc = await Association.connect("127.0.0.1", server.port, rq)
+        results = []
+        async with contextlib.aclosing(store_files(assoc, infos)) as sending:
+            async for result in sending:  # answered: the row is committed (another reader)
+                results.append((result, result.sop_instance_uid in rows(db)))
+        await assoc.release()
+        return results
+
+    async with server:
+        results = await asyncio.wait_for(asyncio.gather(*(send(p) for p in files)), 60)
+    scp.close()
+    index.close()
+    answered = [r for per_sender in results for r in per_sender]
+    assert len(answered) == 12 * senders
+    assert all(r.status == 0 for r, _ in answered), [r.status for r, _ in answered]
+    assert all(indexed for _, indexed in answered)
+    stored = rows(db)
+    assert len(stored) == 12 * senders
+    for path in stored.values():
+        assert (tmp_path / "out" / path).is_file()
+    if senders == 1:
+        assert set(sizes) == {1}  # alone: answered at once, one row a transaction
+    else:
+        assert max(sizes) > 1, sizes  # some answers waited for a shared commit
