@@ -145,6 +145,17 @@ def test_latest_instance_updates_attributes_and_patient(index: Index):
     assert index.stats().patients == 1  # the patient left without studies is gone
 
 
+def test_a_name_back_to_an_earlier_one_is_written_again(index: Index):
+    """The instances after the first of a series take the short path (one INSERT) while
+    they change nothing; one that changes the name, then one that changes it back, must each
+    still reach the index."""
+    study, series = new_uid(), new_uid()
+    for n, name in enumerate(["Doe^John", "Doe^John", "Doe^John", "Roe^Jane", "Doe^John"]):
+        add(index, ct_header(study, series, new_uid(), PatientName=name), str(n))
+        record = index.get_study(study)
+        assert record is not None and record.patient_name == name, n
+
+
 # --- duplicates ------------------------------------------------------------------------------
 
 
