@@ -20,7 +20,7 @@ from pacsbox.net.requestor import build_rq
 from pacsbox.net.server import Server, ServerConfig
 from pacsbox.services.storage_scp import StorageSCP, storage_policy
 from pacsbox.services.storage_scu import scan, store_files
-from tests.archive.headers import EXPLICIT_LE, ct_dataset, ct_header, new_uid
+from tests.archive.headers import EXPLICIT_LE, ct_dataset, ct_header, encode, new_uid
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -184,3 +184,48 @@ async def test_senders_at_once_are_each_answered_after_their_commit(tmp_path, se
         assert set(sizes) == {1}  # alone: answered at once, one row a transaction
     else:
         assert max(sizes) > 1, sizes  # some answers waited for a shared commit
+
+
+async def test_a_sender_that_aborts_before_its_answer_leaves_row_and_file_together(
+    tmp_path, caplog
+):
+    """B aborts right after its data set, while A keeps its association open (so B's store
+    waits for the turn's group commit): B's instance is committed with its file or not at
+    all, the server logs no error, and A is served on."""
+    study, series = generate_uid(), generate_uid()
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    (tmp_path / "out").mkdir()
+    scp = StorageSCP(tmp_path / "out", index=index)
+    server = Server(ServerConfig(policy=storage_policy((EXPLICIT_LE,)), handlers={CStoreRQ: scp}))
+    await server.start("127.0.0.1", 0)
+    rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT_LE])])
+
+    async def store(assoc: Association, sop: str) -> int:
+        request = CStoreRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=CT,
+                           affected_sop_instance_uid=sop)  # fmt: skip
+        data = encode(ct_dataset(study, series, sop))
+        response, _ = await assoc.request_one(assoc.context_for(CT).context_id, request, data)
+        return response.status
+
+    async with server:
+        a = await Association.connect("127.0.0.1", server.port, rq)
+        assert await store(a, generate_uid()) == 0
+        b = await Association.connect("127.0.0.1", server.port, rq)
+        assert await store(b, generate_uid()) == 0  # B has stored here: A now shares commits
+        sop = generate_uid()
+        request = CStoreRQ(message_id=b.next_message_id(), affected_sop_class_uid=CT,
+                           affected_sop_instance_uid=sop)  # fmt: skip
+        await b.send(b.context_for(CT).context_id, request, encode(ct_dataset(study, series, sop)))
+        b.abort()
+        for _ in range(3):
+            assert await store(a, generate_uid()) == 0
+        await a.release()
+    scp.close()
+    index.close()
+    stored = rows(db)
+    assert len(stored) in (5, 6)  # B's last one committed, or not at all
+    for path in stored.values():
+        assert (tmp_path / "out" / path).is_file()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert set(errors) <= {"Association Aborted by the peer"}, caplog.text
