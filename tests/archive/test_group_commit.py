@@ -15,11 +15,12 @@ from pydicom.uid import generate_uid
 
 from pacsbox.archive import AddOutcome, HeaderError, Index, NewInstance
 from pacsbox.dimse import CStoreRQ
-from pacsbox.net.association import Association
+from pacsbox.net.association import LATER, Association
 from pacsbox.net.requestor import build_rq
 from pacsbox.net.server import Server, ServerConfig
 from pacsbox.services.storage_scp import StorageSCP, storage_policy
 from pacsbox.services.storage_scu import scan, store_files
+from pacsbox.ul.negotiation import AgreedContext
 from tests.archive.headers import EXPLICIT_LE, ct_dataset, ct_header, encode, new_uid
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -229,3 +230,41 @@ async def test_a_sender_that_aborts_before_its_answer_leaves_row_and_file_togeth
         assert (tmp_path / "out" / path).is_file()
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert set(errors) <= {"Association Aborted by the peer"}, caplog.text
+
+
+class FakeAssociation:
+    """What StorageSCP.answer uses of an association: its request, whether it is open, and
+    answer_later (the responses given to it are kept)."""
+
+    def __init__(self, loop) -> None:
+        self.rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT_LE])])
+        self.closed = loop.create_future()
+        self.responses: list = []
+
+    def answer_later(self):
+        return self.responses.append
+
+
+async def test_closing_the_scp_commits_what_waits_for_the_group_commit(tmp_path):
+    """A server stopping between a C-STORE's arrival and the next turn of the loop: close()
+    commits the waiting instance (and answers it, if anyone can still hear)."""
+    loop = asyncio.get_running_loop()
+    db = tmp_path / "index.sqlite"
+    index = Index.open(f"sqlite:///{db}")
+    (tmp_path / "out").mkdir()
+    scp = StorageSCP(tmp_path / "out", index=index)
+    other, sender = FakeAssociation(loop), FakeAssociation(loop)
+    context = AgreedContext(1, CT, EXPLICIT_LE)
+    sop = generate_uid()
+    request = CStoreRQ(message_id=1, affected_sop_class_uid=CT, affected_sop_instance_uid=sop)
+    scp.open_sink(other, context, request).discard()  # another association stores here
+    sink = scp.open_sink(sender, context, request)
+    sink.write(memoryview(encode(ct_dataset(generate_uid(), generate_uid(), sop))))
+    assert scp.answer(sender, context, request, sink) is LATER
+    assert sender.responses == [] and rows(db) == {}
+    scp.close()  # before the loop's next turn
+    assert [r.status for r in sender.responses] == [0]
+    assert (tmp_path / "out" / rows(db)[sop]).is_file()
+    await asyncio.sleep(0)  # the turn comes: nothing is left for it
+    assert len(sender.responses) == 1
+    index.close()

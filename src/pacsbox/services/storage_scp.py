@@ -396,7 +396,9 @@ class StorageSCP(RequestHandler):
                 self._spare = create_temp(self._root)
 
     def close(self) -> None:
-        """Remove the spare temp file."""
+        """Commit what waits for the group commit; remove the spare temp file."""
+        if self._landings:  # the loop stopped before its next turn: keep them all the same
+            self._commit_landed()
         if self._spare is not None:
             path, fd = self._spare
             self._spare = None
