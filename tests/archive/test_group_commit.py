@@ -114,19 +114,28 @@ def test_a_failing_before_commit_fails_its_instance_only(tmp_path):
     assert isinstance(results[1], OSError)
     assert results[0].outcome is results[2].outcome is AddOutcome.ADDED
     assert sorted(rows(tmp_path / "index.sqlite").values()) == ["a", "c", "first"]
-    # the batch was rolled back at b, then each went on its own: a and b ran twice
-    assert calls == ["a", "b", "a", "b", "c"]
+    # rolled back at b on the driver path, again on the general path, then each on its own
+    assert calls == ["a", "b", "a", "b", "a", "b", "c"]
 
 
-def test_a_new_series_in_the_batch_sends_each_the_usual_way(tmp_path):
+def test_a_new_series_in_the_batch_takes_the_general_path_together(tmp_path):
     index, header = series_index(tmp_path)
     sizes = counting(index)
-    other = ct_header(new_uid(), new_uid(), new_uid())  # its series is not in the index
-    results = index.add_all([new(header(), "a"), new(other, "b"), new(header(), "c")])
-    index.close()
+    transactions = []
+    real = index._write
+    index._write = lambda work: transactions.append(work) or real(work)  # type: ignore[method-assign]
+    study, series_uid = new_uid(), new_uid()  # not in the index
+    adds = [new(header(), "a"), new(ct_header(study, series_uid, new_uid()), "b"),
+            new(header(), "c"), new(ct_header(study, series_uid, new_uid()), "d")]  # fmt: skip
+    results = index.add_all(adds)
     assert all(r.outcome is AddOutcome.ADDED for r in results)
-    assert sizes == [1, 1]  # a and c alone on the driver path, b on the general one
-    assert len(rows(tmp_path / "index.sqlite")) == 4
+    assert sizes == [] and len(transactions) == 1  # one SQLAlchemy transaction for the four
+    assert len(rows(tmp_path / "index.sqlite")) == 5
+    # the new series is placed now: its next instance takes the driver path
+    index.add(ct_header(study, series_uid, new_uid()), path="e", size=1,
+              transfer_syntax=EXPLICIT_LE)  # fmt: skip
+    assert sizes == [1]
+    index.close()
 
 
 def write_series(directory: Path, count: int, study: str, series: str) -> list[Path]:

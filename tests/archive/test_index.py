@@ -29,6 +29,7 @@ from pacsbox.archive import (
     HeaderError,
     Index,
     IndexStats,
+    NewInstance,
     OnDuplicate,
     migrations,
 )
@@ -154,6 +155,38 @@ def test_a_name_back_to_an_earlier_one_is_written_again(index: Index):
         add(index, ct_header(study, series, new_uid(), PatientName=name), str(n))
         record = index.get_study(study)
         assert record is not None and record.patient_name == name, n
+
+
+def test_add_all_commits_together_and_answers_each(index: Index):
+    """Index.add_all (the storage SCP's group commit) on either database: new series, known
+    ones, the same instance twice and a header that cannot be placed, in one call."""
+    study, series = new_uid(), new_uid()
+    add(index, ct_header(study, series, new_uid()), "known")
+    twice, broken = new_uid(), ct_header(study, series, new_uid())
+    del broken.elements[0x0020000D]  # no Study Instance UID
+    other_study, other_series = new_uid(), new_uid()
+    headers = [
+        ct_header(study, series, new_uid()),
+        ct_header(other_study, other_series, new_uid()),
+        ct_header(study, series, twice),
+        broken,
+        ct_header(other_study, other_series, twice),
+    ]
+    placed: list[str] = []
+    adds = [
+        NewInstance(header, path=f"p{n}", size=10, transfer_syntax=EXPLICIT_LE,
+                    before_commit=lambda n=n: placed.append(f"p{n}"))
+        for n, header in enumerate(headers)
+    ]  # fmt: skip
+    results = index.add_all(adds)
+    assert isinstance(results[3], HeaderError)
+    outcomes = [r.outcome for n, r in enumerate(results) if n != 3]
+    assert outcomes == [AddOutcome.ADDED, AddOutcome.ADDED, AddOutcome.ADDED, AddOutcome.REPLACED]
+    assert set(placed) == {"p0", "p1", "p2", "p4"}
+    record = index.get_instance(twice)
+    assert record is not None and record.path == "p4"
+    assert record.series_instance_uid == other_series  # moved by the later copy
+    assert index.stats() == IndexStats(patients=1, studies=2, series=2, instances=4)
 
 
 # --- duplicates ------------------------------------------------------------------------------

@@ -664,12 +664,13 @@ class Index:
         return self._add_row(values, row, OnDuplicate(on_duplicate), before_commit)
 
     def add_all(self, adds: list[NewInstance]) -> list[AddResult | Exception]:
-        """Index several instances, in one transaction where ``add`` would take its driver
-        path for each (SQLite, new instances of known series): one commit for them all, a
-        group commit. Otherwise, or if that transaction fails, each goes as ``add`` takes
-        it. Each result is what ``add`` returns for that instance, or the exception it
-        raised (``before_commit`` may have run once already then, as on a retried
-        transaction)."""
+        """Index several instances in one transaction, one commit for them all (a group
+        commit): on SQLite through the driver when each is a new instance of a known series
+        (``_add_placed``), else through SQLAlchemy as ``add``'s general path does, on either
+        database. If that transaction fails, each goes as ``add`` takes it, so that what
+        failed is that instance's result alone. Each result is what ``add`` returns for
+        that instance, or the exception it raised (``before_commit`` may have run once
+        already then, as on a retried transaction)."""
         results: list[AddResult | Exception | None] = [None] * len(adds)
         rows = []
         for n, new in enumerate(adds):
@@ -680,10 +681,14 @@ class Index:
                 results[n] = exc
                 continue
             rows.append((n, values, row, new))
-        if len(rows) > 1 and self._instance_rows.sql is not None:
-            done = self._add_placed(
-                [(values, row, new.before_commit) for _, values, row, new in rows]
-            )
+        if len(rows) > 1:
+            done = None
+            if self._instance_rows.sql is not None:
+                done = self._add_placed(
+                    [(values, row, new.before_commit) for _, values, row, new in rows]
+                )
+            if done is None:
+                done = self._add_together([(values, row, new) for _, values, row, new in rows])
             if done is not None:
                 for (n, *_), result in zip(rows, done, strict=True):
                     results[n] = result
@@ -695,6 +700,33 @@ class Index:
             except Exception as exc:
                 results[n] = exc
         return results  # type: ignore[return-value]
+
+    def _add_together(
+        self, entries: list[tuple[HeaderValues, dict[str, Any], NewInstance]]
+    ) -> list[AddResult] | None:
+        """``add``'s general path for several instances in one transaction (retried whole
+        as ``_write`` retries); None if it failed, with nothing committed."""
+        placements: list[tuple[str, _Placement]] = []  # (series UID, where it is)
+
+        def work(conn: Connection) -> list[AddResult]:
+            placements.clear()
+            results = []
+            for values, row, new in entries:
+                self._placed = None
+                result = self._add(conn, values, row, OnDuplicate(new.on_duplicate))
+                if new.before_commit is not None and result.outcome in _WRITTEN:
+                    new.before_commit()
+                if self._placed is not None:
+                    placements.append((values.series_instance_uid, self._placed))
+                results.append(result)
+            return results
+
+        try:
+            results = self._write(work)
+        except Exception:  # each on its own now: its own error, if it has one
+            return None
+        self._placements.update(placements)
+        return results
 
     def _row(self, header, path, size, transfer_syntax, calling_ae, area, received_at):
         """The instance's column values and its row (all but series_fk); HeaderError when the
