@@ -299,3 +299,58 @@ async def test_answer_later_is_none_where_the_serving_task_answers():
         assert (await find.final())[0].status == 0
         assert (await store.final())[0].status == 0
     assert served == [("find", "task"), ("store", "task"), ("answered", None)]
+
+
+class HeldStore(AnsweringStore):
+    """Takes answer_later for the first store and holds it: the test decides when (if ever)
+    to answer; the others are answered at once."""
+
+    def __init__(self, served: list) -> None:
+        super().__init__(served)
+        self.held: list = []
+
+    def answer(self, assoc, context, request, dataset):
+        respond = None if self.held else assoc.answer_later()
+        if respond is None:
+            return super().answer(assoc, context, request, dataset)
+        self.held.append((respond, super().answer(assoc, context, request, dataset)))
+        return LATER
+
+
+async def test_a_peer_that_aborts_while_an_answer_is_held_ends_the_association():
+    """A store answered later, a find queued behind it, then the peer aborts: the association
+    ends (its serving task too); answering afterwards sends nothing; the server serves on."""
+    served: list = []
+    handler = HeldStore(served)
+    server = await serve({CStoreRQ: handler, CFindRQ: SlowFind(1, served)})
+    async with server:
+        assoc = await connect(server.port)
+        await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
+        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+        await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        for _ in range(100):  # bounded: until the server has the store in hand
+            if handler.held:
+                break
+            await asyncio.sleep(0.01)
+        assert len(handler.held) == 1
+        assoc.abort()
+        await asyncio.wait_for(assoc.wait_closed(), 5)
+        for _ in range(100):  # bounded: until the server has seen the abort
+            if not server.associations:
+                break
+            await asyncio.sleep(0.01)
+        assert not server.associations
+        for _ in range(100):  # bounded: the serving tasks end, none waits on for ever
+            serving = [t for t in asyncio.all_tasks() if "_serve_requests" in repr(t)]
+            if not serving:
+                break
+            await asyncio.sleep(0.01)
+        assert not serving
+        respond, response = handler.held[0]
+        respond(response)  # too late: nobody to send it to, and no error
+        async with await connect(server.port) as again:
+            rsp, _ = await again.request_one(
+                again.context_for(CT).context_id, _store_rq(again), b"y"
+            )
+        assert rsp.status == 0
+    assert ("find", "task") not in served  # the queued find was dropped with the association

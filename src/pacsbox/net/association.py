@@ -616,8 +616,13 @@ class Association(asyncio.Protocol):
             self._serving = False
             item = await self._requests.get()
             self._serving = True
-            while self._answering_later is not None:  # an earlier request's answer comes first
+            if self._answering_later is not None:  # an earlier request's answer comes first
                 await asyncio.shield(self._answering_later)
+                if self.closed.done() and item is not _END:  # the peer went meanwhile
+                    discard = getattr(item[2], "discard", None)  # as _discard_unserved does
+                    if discard is not None:
+                        discard()
+                    continue  # to the _END that the closing queued
             if item is _END:
                 return
             context, request, dataset = item
@@ -907,8 +912,9 @@ class Association(asyncio.Protocol):
         for queue in self._responses.values():
             queue.put_nowait((_END, None))
         self._discard_unserved()
-        if self._answering_later is not None and not self._answering_later.done():
-            self._answering_later.set_result(None)  # nobody to answer now
+        waiter, self._answering_later = self._answering_later, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # nobody to answer now
         self._requests.put_nowait(_END)
 
     def _discard_unserved(self) -> None:
