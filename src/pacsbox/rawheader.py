@@ -400,6 +400,8 @@ def _key(tag: int) -> str:
 # are elements of their own).
 _FRAGMENTS: dict[tuple[int, str, bytes, str], bytes] = {}
 _FRAGMENTS_MAX = 16384
+_FIRST_PIXEL_DATA_TAG = min(_PIXEL_DATA_TAGS)
+_dumps = None  # orjson.dumps, once text_of first runs
 _FRAGMENT_MAX = 256
 
 # Text values already encoded, by (bytes, VR, character set): the instances of a series
@@ -455,14 +457,18 @@ class _Encoder:
         dict: element by element, each one's ``"GGGGEEEE":{...}`` taken from
         ``_FRAGMENTS`` when the same tag, VR and bytes came before (in a series, most of
         them), so the document is neither built nor serialized whole."""
-        from orjson import dumps  # not at import: storescp walks headers but writes no JSON
+        global _dumps
+        if _dumps is None:  # not at import: storescp walks headers but writes no JSON
+            from orjson import dumps as _dumps
+        dumps = _dumps
 
         out: list[bytes] = []
         append, data, encoding, fragments = out.append, self.data, self.encoding, _FRAGMENTS
         for tag, (vr, start, length) in elements.items():
-            if tag in _PIXEL_DATA_TAGS:
+            if tag >= _FIRST_PIXEL_DATA_TAG and tag in _PIXEL_DATA_TAGS:
                 continue
-            vr = self.vr(tag, vr, elements, True)
+            if vr is None or vr == "UN":  # else self.vr() gives vr itself
+                vr = self.vr(tag, vr, elements, True)
             cached = length <= _FRAGMENT_MAX and vr != "SQ"
             if cached:
                 raw = data[start : start + length]
