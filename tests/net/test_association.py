@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
+
 from pacsbox.dimse import CCancelRQ, CFindRQ, CFindRSP, CStoreRQ, CStoreRSP
 from pacsbox.net.association import LATER, Association, RequestHandler
 from pacsbox.net.requestor import build_rq
@@ -220,6 +222,12 @@ def _store_rq(assoc) -> CStoreRQ:
     )
 
 
+async def _begin_find(assoc):
+    """A C-FIND sent, its responses not awaited (the PendingRequest)."""
+    find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
+    return await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+
+
 async def test_a_store_is_answered_from_the_receive_callback_when_nothing_else_runs():
     served: list = []
     server = await serve({CStoreRQ: AnsweringStore(served)})
@@ -229,12 +237,15 @@ async def test_a_store_is_answered_from_the_receive_callback_when_nothing_else_r
     assert served == [("store", "now"), ("answered", None)]
 
 
-async def test_a_store_behind_a_request_in_progress_waits_its_turn():
+@pytest.mark.parametrize("store", ["AnsweringStore", "LaterStore"])
+async def test_a_store_behind_a_request_in_progress_waits_its_turn(store):
+    """The serving task answers it, in order; answer_later() is None there (LaterStore then
+    answers at once)."""
     served: list = []
-    server = await serve({CStoreRQ: AnsweringStore(served), CFindRQ: SlowFind(20, served)})
+    handler = globals()[store](served)
+    server = await serve({CStoreRQ: handler, CFindRQ: SlowFind(20, served)})
     async with server, await connect(server.port) as assoc:
-        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
-        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        find = await _begin_find(assoc)
         store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
         find_rsp, _ = await find.final()
         store_rsp, _ = await store.final()
@@ -276,8 +287,7 @@ async def test_an_answer_given_later_goes_out_before_the_next_request_is_served(
     server = await serve({CStoreRQ: LaterStore(served), CFindRQ: SlowFind(3, served)})
     async with server, await connect(server.port) as assoc:
         store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
-        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
-        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        find = await _begin_find(assoc)
         store_rsp, _ = await store.final()
         find_rsp, _ = await find.final()
         rsp, _ = await assoc.request_one(assoc.context_for(CT).context_id, _store_rq(assoc), b"y")
@@ -287,18 +297,6 @@ async def test_an_answer_given_later_goes_out_before_the_next_request_is_served(
         ("store", "later"), ("answered", None), ("find", "task"), ("store", "later"),
         ("answered", None),
     ]  # fmt: skip
-
-
-async def test_answer_later_is_none_where_the_serving_task_answers():
-    served: list = []
-    server = await serve({CStoreRQ: LaterStore(served), CFindRQ: SlowFind(20, served)})
-    async with server, await connect(server.port) as assoc:
-        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
-        find = await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
-        store = await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
-        assert (await find.final())[0].status == 0
-        assert (await store.final())[0].status == 0
-    assert served == [("find", "task"), ("store", "task"), ("answered", None)]
 
 
 class HeldStore(AnsweringStore):
@@ -326,8 +324,7 @@ async def test_a_peer_that_aborts_while_an_answer_is_held_ends_the_association()
     async with server:
         assoc = await connect(server.port)
         await assoc.begin(assoc.context_for(CT).context_id, _store_rq(assoc), b"x")
-        find_rq = CFindRQ(message_id=assoc.next_message_id(), affected_sop_class_uid=FIND)
-        await assoc.begin(assoc.context_for(FIND).context_id, find_rq, b"Q")
+        await _begin_find(assoc)
         for _ in range(100):  # bounded: until the server has the store in hand
             if handler.held:
                 break

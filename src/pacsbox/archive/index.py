@@ -390,6 +390,11 @@ _INSTANCE_ROW_KEYS = (
 )  # fmt: skip; what Index.add's instance row holds
 
 
+# One instance on its way to the index: its column values, its row, the duplicate policy and
+# the before_commit callback (Index.add's arguments, prepared)
+_Entry = tuple[HeaderValues, dict[str, Any], OnDuplicate, Callable[[], None] | None]
+
+
 class _DriverInsert:
     """The instance row's INSERT ... RETURNING as SQLite's driver takes it: the statement
     SQLAlchemy compiled once, and the same bind processors (the column types' conversions:
@@ -672,7 +677,7 @@ class Index:
         that instance, or the exception it raised (``before_commit`` may have run once
         already then, as on a retried transaction)."""
         results: list[AddResult | Exception | None] = [None] * len(adds)
-        rows = []
+        numbers, entries = [], []
         for n, new in enumerate(adds):
             try:
                 values, row = self._row(new.header, new.path, new.size, new.transfer_syntax,
@@ -680,53 +685,25 @@ class Index:
             except Exception as exc:  # HeaderError: this one's answer, not the others'
                 results[n] = exc
                 continue
-            rows.append((n, values, row, new))
-        if len(rows) > 1:
-            done = None
+            numbers.append(n)
+            entries.append((values, row, OnDuplicate(new.on_duplicate), new.before_commit))
+        done = None
+        if len(entries) > 1:
             if self._instance_rows.sql is not None:
-                done = self._add_placed(
-                    [(values, row, new.before_commit) for _, values, row, new in rows]
-                )
+                done = self._add_placed(entries)
             if done is None:
-                done = self._add_together([(values, row, new) for _, values, row, new in rows])
-            if done is not None:
-                for (n, *_), result in zip(rows, done, strict=True):
-                    results[n] = result
-                return results  # type: ignore[return-value]
-        for n, values, row, new in rows:
+                with contextlib.suppress(Exception):  # each on its own below: its own error
+                    done = self._add_general(entries)
+        if done is not None:
+            for n, result in zip(numbers, done, strict=True):
+                results[n] = result
+            return results  # type: ignore[return-value]
+        for n, entry in zip(numbers, entries, strict=True):
             try:
-                policy = OnDuplicate(new.on_duplicate)
-                results[n] = self._add_row(values, row, policy, new.before_commit)
+                results[n] = self._add_row(*entry)
             except Exception as exc:
                 results[n] = exc
         return results  # type: ignore[return-value]
-
-    def _add_together(
-        self, entries: list[tuple[HeaderValues, dict[str, Any], NewInstance]]
-    ) -> list[AddResult] | None:
-        """``add``'s general path for several instances in one transaction (retried whole
-        as ``_write`` retries); None if it failed, with nothing committed."""
-        placements: list[tuple[str, _Placement]] = []  # (series UID, where it is)
-
-        def work(conn: Connection) -> list[AddResult]:
-            placements.clear()
-            results = []
-            for values, row, new in entries:
-                self._placed = None
-                result = self._add(conn, values, row, OnDuplicate(new.on_duplicate))
-                if new.before_commit is not None and result.outcome in _WRITTEN:
-                    new.before_commit()
-                if self._placed is not None:
-                    placements.append((values.series_instance_uid, self._placed))
-                results.append(result)
-            return results
-
-        try:
-            results = self._write(work)
-        except Exception:  # each on its own now: its own error, if it has one
-            return None
-        self._placements.update(placements)
-        return results
 
     def _row(self, header, path, size, transfer_syntax, calling_ae, area, received_at):
         """The instance's column values and its row (all but series_fk); HeaderError when the
@@ -749,26 +726,36 @@ class Index:
     def _add_row(
         self, values: HeaderValues, row: dict[str, Any], policy: OnDuplicate, before_commit
     ) -> AddResult:
+        entry = [(values, row, policy, before_commit)]
         if self._instance_rows.sql is not None:  # SQLite: a known series in one driver step
-            done = self._add_placed([(values, row, before_commit)])
+            done = self._add_placed(entry)
             if done is not None:
                 return done[0]
-        self._placed = None
+        return self._add_general(entry)[0]
 
-        def work(conn: Connection) -> AddResult:
-            result = self._add(conn, values, row, policy)
-            if before_commit is not None and result.outcome in _WRITTEN:
-                before_commit()
-            return result
+    def _add_general(self, entries: list[_Entry]) -> list[AddResult]:
+        """``add``'s general path (SQLAlchemy's) for ``entries`` in one transaction, retried
+        whole as ``_write`` retries; when it raises, nothing is committed."""
+        placements: list[tuple[str, _Placement]] = []  # (series UID, where it is)
 
-        result = self._write(work)
-        if self._placed is not None:
-            self._placements[values.series_instance_uid] = self._placed
-        return result
+        def work(conn: Connection) -> list[AddResult]:
+            placements.clear()
+            results = []
+            for values, row, policy, before_commit in entries:
+                self._placed = None
+                result = self._add(conn, values, row, policy)
+                if before_commit is not None and result.outcome in _WRITTEN:
+                    before_commit()
+                if self._placed is not None:
+                    placements.append((values.series_instance_uid, self._placed))
+                results.append(result)
+            return results
 
-    def _add_placed(
-        self, entries: list[tuple[HeaderValues, dict[str, Any], Callable[[], None] | None]]
-    ) -> list[AddResult] | None:
+        results = self._write(work)
+        self._placements.update(placements)  # kept once committed
+        return results
+
+    def _add_placed(self, entries: list[_Entry]) -> list[AddResult] | None:
         """SQLite: new instances of series whose rows this process placed lately and that
         change none of their values (``_Placement``) are one INSERT each, in a transaction
         said straight to the driver: BEGIN IMMEDIATE, each row and its ``before_commit``,
@@ -785,7 +772,7 @@ class Index:
         the general path.
         """
         params = []
-        for v, row, _ in entries:
+        for v, row, _, _ in entries:
             placed = self._placement(v, _patient_row(v), _study_row(v), _series_row(v))
             if placed is None:
                 return None
@@ -801,7 +788,7 @@ class Index:
             except sqlite3.Error:
                 return None
             try:
-                for (_, _, before_commit), values in zip(entries, params, strict=True):
+                for (*_, before_commit), values in zip(entries, params, strict=True):
                     inserted = driver.execute(self._instance_rows.sql, values).fetchone()  # type: ignore[union-attr]
                     if inserted is None:  # the UID is indexed: the general path decides
                         driver.execute("ROLLBACK")  # type: ignore[union-attr]
@@ -825,7 +812,7 @@ class Index:
                 if self._checkpointer.due:
                     self._checkpointer.catch_up(conn)
         return [
-            AddResult(AddOutcome.ADDED, v.sop_instance_uid, row["path"]) for v, row, _ in entries
+            AddResult(AddOutcome.ADDED, v.sop_instance_uid, row["path"]) for v, row, _, _ in entries
         ]
 
     def _placement(
@@ -873,7 +860,7 @@ class Index:
             series_fk,
             series_values,
             now,
-        )  # fmt: skip; kept once committed (add)
+        )  # fmt: skip; kept once committed (_add_general)
         row["series_fk"] = series_fk
         if existing is None:
             if conn.execute(self._insert_instance, row).first() is not None:

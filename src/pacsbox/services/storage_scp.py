@@ -591,27 +591,24 @@ class _Landing:
     ``settle`` turns what the index did into the C-STORE's answer, or None for success."""
 
     __slots__ = (
-        "calling", "context", "directory", "header", "ours", "placed", "replacing", "scp", "sink",
-        "target",
+        "calling", "context", "directory", "header", "ours", "path", "placed", "replacing", "scp",
+        "sink", "size", "target",
     )  # fmt: skip
 
     def __init__(self, scp: StorageSCP, header, directory: str, target: str, sink, context,
                  calling: str, replacing) -> None:  # fmt: skip
         self.scp, self.header, self.directory, self.target = scp, header, directory, target
         self.sink, self.context, self.calling, self.replacing = sink, context, calling, replacing
+        self.path = target[len(scp._root) + 1 :]  # relative to the root: target is f"{root}/..."
+        self.size = sink.meta_length + sink.length  # of the file
         self.placed = False
         self.ours = None  # (device, inode) of the placed file, when it took no earlier file's place
 
-    @property
-    def path(self) -> str:
-        return self.target[len(self.scp._root) + 1 :]  # target is f"{root}/..."
-
     def arguments(self) -> dict:
         """Index.add's arguments but the header."""
-        sink = self.sink
         return {
             "path": self.path,
-            "size": sink.meta_length + sink.length,
+            "size": self.size,
             "transfer_syntax": self.context.transfer_syntax,
             "calling_ae": self.calling,
             "area": self.scp.area,
@@ -645,7 +642,7 @@ class _Landing:
             # never moved into place
             sink.discard()
             return scp._duplicate(result.sop_instance_uid, result.indexed_path)
-        size, replacing, path = sink.meta_length + sink.length, self.replacing, self.path
+        size, replacing, path = self.size, self.replacing, self.path
         if scp.quota is not None:
             try:
                 scp.quota.added(self.header, size, replacing)
