@@ -17,12 +17,14 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydicom import dcmread
 from pydicom.data import get_charset_files
 from pydicom.dataset import Dataset
 from pydicom.valuerep import PersonName
+from sqlalchemy import event
 
 from pacsbox.archive import (
     AddOutcome,
@@ -445,6 +447,74 @@ def test_an_empty_database_gets_the_head_revision(db: Database):
             diff = compare_metadata(context, metadata)
             assert [d for d in diff if d[0] != "remove_table"] == []
             assert [d[1].name for d in diff] in ([], [migrations.VERSION_TABLE])
+
+
+def _instance_indexes(index: Index) -> dict[str, str]:
+    """The instances table's indexes: name -> its definition as the database keeps it."""
+    with index.engine.connect() as conn:
+        if index.dialect == "sqlite":
+            rows = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                "AND tbl_name = 'instances' AND sql IS NOT NULL"
+            )
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'instances' "
+                "AND schemaname = current_schema() AND indexname LIKE 'ix_%%'"
+            )
+        return dict(rows.all())
+
+
+def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database):
+    """An index made by the first release, with instances in and out of storage areas, is
+    upgraded when opened: no SOP Class UID index, the area index over area rows only; the rows
+    stay, and area and SOP Class matching still work."""
+    # a 0001 database with rows: written by this pacsbox, then the schema taken back
+    study, series_uid, in_area, no_area = new_uid(), new_uid(), new_uid(), new_uid()
+    with db.open() as index:
+        add(index, ct_header(study, series_uid, in_area), "a.dcm", area="ARCHIVE")
+        add(index, ct_header(study, series_uid, no_area), "b.dcm")
+        with index.engine.begin() as conn:
+            command.downgrade(migrations.alembic_config(conn), "0001")
+        old = _instance_indexes(index)
+    assert set(old) == {
+        "ix_instances_series_fk", "ix_instances_sop_class_uid", "ix_instances_area_received_at"
+    }  # fmt: skip
+    assert "NOT NULL" not in old["ix_instances_area_received_at"].upper()
+
+    with db.open() as index:
+        assert index.schema_revision() == migrations.head_revision()
+        indexes = _instance_indexes(index)
+        assert set(indexes) == {"ix_instances_series_fk", "ix_instances_area_received_at"}
+        assert "AREA IS NOT NULL" in indexes["ix_instances_area_received_at"].upper()
+        assert index.stats() == IndexStats(1, 1, 1, 2)
+        assert [s.instances for s in index.studies_of_area("ARCHIVE")] == [1]
+        assert [s.instances for s in index.studies_of_area(None)] == [1]
+        assert index.instance_location(no_area).path == "b.dcm"
+
+
+def test_an_area_query_uses_the_partial_area_index(tmp_path: Path):
+    """SQLite's plan for the oldest study of an area (dcmqrscp's quotas) searches the area
+    index, which holds only rows with an area."""
+    with Database("sqlite", tmp_path).open() as index:
+        study, series_uid = new_uid(), new_uid()
+        for n in range(3):
+            add(index, ct_header(study, series_uid, new_uid()), f"{n}", area="ARCHIVE")
+        recorded = []
+
+        @event.listens_for(index.engine, "before_cursor_execute")
+        def record(_conn, _cursor, statement, parameters, _context, _many) -> None:
+            if "GROUP BY" in statement:
+                recorded.append((statement, parameters))
+
+        assert [s.instances for s in index.studies_of_area("ARCHIVE")] == [3]
+        event.remove(index.engine, "before_cursor_execute", record)
+        ((statement, parameters),) = recorded
+        with index.engine.connect() as conn:
+            plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                             parameters)]  # fmt: skip
+        assert any("USING INDEX ix_instances_area_received_at (area=?)" in line
+                   for line in plan), plan  # fmt: skip
 
 
 def test_reopening_is_a_no_op(db: Database, monkeypatch):
