@@ -250,7 +250,7 @@ def _without_password(url: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    return run_tool(parser(), run, argv)
+    return run_tool(parser(), run, argv, server=True)
 
 
 if __name__ == "__main__":

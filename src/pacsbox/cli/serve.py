@@ -204,7 +204,7 @@ def main(argv: list[str]) -> int:
         log.info("known peer %s at %s:%d", peer.ae_title, peer.host, peer.port)
     if config.server.workers > 1:
         return serve_with_workers(config)
-    return run_coroutine(serve(config, announce=True))
+    return run_coroutine(serve(config, announce=True), server=True)
 
 
 async def serve(config: ServeConfig, *, announce: bool, listen=None) -> int:
@@ -275,7 +275,9 @@ def serve_with_workers(config: ServeConfig) -> int:
 
     def worker(worker) -> int:
         pblog.tag_lines(f"worker {worker.number}, pid {os.getpid()}")
-        return run_coroutine(serve(worker_config, announce=False, listen=worker.listen))
+        return run_coroutine(
+            serve(worker_config, announce=False, listen=worker.listen), server=True
+        )
 
     with sock:
         banner(config, sock.getsockname()[1], config.database_url, workers=server.workers)

@@ -115,7 +115,7 @@ async def run(args) -> int:
 
 
 def main(argv: list[str]) -> int:
-    return run_tool(parser(), run, argv)
+    return run_tool(parser(), run, argv, server=True)
 
 
 if __name__ == "__main__":
