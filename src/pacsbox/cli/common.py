@@ -145,10 +145,10 @@ def event_loop_factory(server: bool):
 
     With four senders at once, `pacsbox serve` on uvloop spent ~6 % less CPU an instance and
     took ~5 % less time than on asyncio's loop (whose transports and selector are Python);
-    one sender at a time gained nothing, nor did storescp, and a client tool's start-up pays
-    ~20 ms more for the import (bench/README.md, "2026-12-07 (evening)"). None (asyncio's
-    loop) where uvloop is not installed: it is a dependency only where it builds (not on
-    Windows)."""
+    2000 C-ECHOs from DCMTK took ~11 % less; one sender's C-STOREs gained nothing, and a
+    client tool would pay ~6 ms more start-up for the import (bench/README.md, "2026-12-07
+    (evening)"). None (asyncio's loop) where uvloop is not installed: it is a dependency
+    only where it builds (not on Windows)."""
     import os
 
     choice = os.environ.get("PACSBOX_UVLOOP", "")
