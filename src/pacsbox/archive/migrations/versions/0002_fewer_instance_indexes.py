@@ -16,8 +16,9 @@ of the archive's daily work:
   rows need not be in that index at all. A partial index (``WHERE area IS NOT NULL``) still
   serves ``area = :name`` on SQLite and PostgreSQL.
 
-Measured with four DCMTK senders into one ``pacsbox serve`` (2000 x 40 KB, tmpfs): ~25 us of
-server CPU less an instance (bench/README.md, "2026-12-07 (evening)").
+Measured with DCMTK senders into one ``pacsbox serve`` (2000 x 40 KB, tmpfs): ~15 us of
+server CPU less an instance with one sender, ~20 us with four (bench/README.md, "2026-12-07
+(evening)").
 """
 
 from __future__ import annotations
