@@ -9,6 +9,7 @@ tests fail, saying how to install it.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import traceback
 import uuid
@@ -36,6 +37,7 @@ from pacsbox.archive import (
     migrations,
 )
 from pacsbox.archive.schema import metadata
+from pacsbox.log import log as pacsbox_log
 from tests.archive.headers import (
     EXPLICIT_LE,
     ct_dataset,
@@ -465,7 +467,7 @@ def _instance_indexes(index: Index) -> dict[str, str]:
         return dict(rows.all())
 
 
-def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database):
+def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database, caplog):
     """An index made by the first release, with instances in and out of storage areas, is
     upgraded when opened: no SOP Class UID index, the area index over area rows only; the rows
     stay, and area and SOP Class matching still work."""
@@ -482,6 +484,7 @@ def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database)
     }  # fmt: skip
     assert "NOT NULL" not in old["ix_instances_area_received_at"].upper()
 
+    caplog.set_level(logging.INFO, logger=pacsbox_log.name)
     with db.open() as index:
         assert index.schema_revision() == migrations.head_revision()
         indexes = _instance_indexes(index)
@@ -491,6 +494,10 @@ def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database)
         assert [s.instances for s in index.studies_of_area("ARCHIVE")] == [1]
         assert [s.instances for s in index.studies_of_area(None)] == [1]
         assert index.instance_location(no_area).path == "b.dcm"
+    said = [r.getMessage() for r in caplog.records]
+    head = migrations.head_revision()
+    assert f"Upgrading the index schema from revision 0001 to {head}" in said[0]
+    assert said[1].startswith(f"Index schema upgraded to revision {head} in ")
 
 
 def test_an_area_query_uses_the_partial_area_index(tmp_path: Path):

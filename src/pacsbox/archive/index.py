@@ -524,6 +524,10 @@ class Index:
                 current = migrations.current_revision(conn)
             if current == head:
                 return
+            if current is not None:  # an index of an older pacsbox: say why the start waits
+                log.info("Upgrading the index schema from revision %s to %s (once; on a large "
+                         "index this takes a while)", current, head)  # fmt: skip
+            started = time.monotonic()
             conn.info[_IMMEDIATE] = True  # SQLite: one process migrates, the others wait
             try:
                 with conn.begin():
@@ -543,6 +547,9 @@ class Index:
                         raise
             finally:
                 conn.info[_IMMEDIATE] = False
+            if current is not None:
+                log.info("Index schema upgraded to revision %s in %.1f s",
+                         head, time.monotonic() - started)  # fmt: skip
 
     def schema_revision(self) -> str | None:
         with self._lock:
