@@ -525,8 +525,9 @@ class Index:
             if current == head:
                 return
             if current is not None:  # an index of an older pacsbox: say why the start waits
-                log.info("Upgrading the index schema from revision %s to %s (once; on a large "
-                         "index this takes a while)", current, head)  # fmt: skip
+                log.warning("Upgrading the index schema from revision %s to %s (once; on a "
+                            "large index this takes a while); a pacsbox older than this one "
+                            "will not open it any more", current, head)  # fmt: skip
             started = time.monotonic()
             conn.info[_IMMEDIATE] = True  # SQLite: one process migrates, the others wait
             try:
