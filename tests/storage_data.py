@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.data import get_testdata_file
+from pydicom.dataset import FileMetaDataset
 from pydicom.uid import (
     JPEG2000,
     ExplicitVRLittleEndian,
@@ -71,6 +72,19 @@ _PREFIX = {
 def original(filename: str) -> Path:
     """The path of one of pydicom's bundled test files."""
     return Path(get_testdata_file(filename))
+
+
+def save_file(
+    ds: pydicom.Dataset, path: Path, transfer_syntax: str = ExplicitVRLittleEndian
+) -> Path:
+    """Write ``ds`` as a DICOM file at ``path``, with the file meta its SOP Class and
+    Instance UIDs and ``transfer_syntax`` make."""
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = transfer_syntax
+    ds.save_as(path, enforce_file_format=True)
+    return path
 
 
 def _with_new_uids(source: Path, target: Path, *, study: bool = False) -> None:

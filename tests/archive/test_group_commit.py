@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import FileMetaDataset
 from pydicom.uid import generate_uid
 
 from pacsbox.archive import AddOutcome, HeaderError, Index, NewInstance
@@ -22,6 +21,7 @@ from pacsbox.services.storage_scp import StorageSCP, storage_policy
 from pacsbox.services.storage_scu import scan, store_files
 from pacsbox.ul.negotiation import AgreedContext
 from tests.archive.headers import EXPLICIT_LE, ct_dataset, ct_header, encode, new_uid
+from tests.storage_data import save_file
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -143,13 +143,7 @@ def write_series(directory: Path, count: int, study: str, series: str) -> list[P
     paths = []
     for n in range(count):
         ds = ct_dataset(study, series, generate_uid(), InstanceNumber=n + 1)
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.file_meta.TransferSyntaxUID = EXPLICIT_LE
-        path = directory / f"{n:03d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        paths.append(save_file(ds, directory / f"{n:03d}.dcm", EXPLICIT_LE))
     return paths
 
 

@@ -8,8 +8,7 @@ import contextlib
 import logging
 
 import pydicom
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from pacsbox.dimse import CStoreRQ, CStoreRSP
 from pacsbox.net.association import Association, RequestHandler
@@ -17,6 +16,7 @@ from pacsbox.net.requestor import build_rq
 from pacsbox.net.server import Server, ServerConfig
 from pacsbox.services.storage_scu import scan, store_files
 from pacsbox.ul.negotiation import AcceptorPolicy
+from tests.storage_data import save_file
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -51,13 +51,7 @@ def write_files(directory, count: int) -> list:
         ds.SOPClassUID = CT
         ds.SOPInstanceUID = generate_uid()
         ds.PatientID = f"P{n}"
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CT
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        path = directory / f"{n:03d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        paths.append(save_file(ds, directory / f"{n:03d}.dcm"))
     return paths
 
 
