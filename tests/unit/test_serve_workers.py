@@ -1,9 +1,11 @@
 """`pacsbox serve --workers`' parts that need no worker: the listening socket the parent
-binds, MaxAssociations shared out, the restart throttle and exit statuses in words. The
-processes themselves are tests/e2e/test_serve_workers.py's."""
+binds (and listens on once every worker is ready), MaxAssociations shared out, the restart
+throttle and exit statuses in words. The processes themselves are
+tests/e2e/test_serve_workers.py's."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import time
@@ -11,7 +13,8 @@ import time
 import pytest
 
 from pacsbox.cli import workers
-from pacsbox.cli.workers import RESTART_BURST, RESTART_WINDOW, Supervisor
+from pacsbox.cli.workers import RESTART_BURST, RESTART_WINDOW, Supervisor, _Worker
+from pacsbox.log import log as pacsbox_log
 
 
 def test_the_listening_socket_is_bound_before_any_worker():
@@ -24,6 +27,49 @@ def test_the_listening_socket_is_bound_before_any_worker():
             pass  # queued by the kernel, before anyone accepts
         with pytest.raises(OSError):  # the port is taken: serve says so and exits 1
             workers.listening_socket("127.0.0.1", port)
+
+
+def test_the_port_opens_once_every_worker_is_ready():
+    """serve binds before it forks and listens when the last worker says it accepts: a
+    client that waits for the port finds them all ready; the banner comes then, once."""
+    with workers.listening_socket("127.0.0.1", 0, listen=False) as sock:
+        address = sock.getsockname()
+        banners = []
+        supervisor = Supervisor(2, sock, lambda *_: 0, on_listening=lambda: banners.append(1))
+        supervisor.workers = {101: _Worker(1, 101, 0.0), 102: _Worker(2, 102, 0.0)}
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=5).close()
+        assert supervisor._worker_ready(101)
+        assert supervisor._worker_ready(999)  # no worker of ours: ignored
+        assert supervisor._worker_ready(101)  # said twice: still one worker
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=5).close()
+        assert banners == []
+        assert supervisor._worker_ready(102)
+        assert banners == [1]
+        with socket.create_connection(address, timeout=5):
+            pass  # queued by the kernel until a worker accepts it
+        supervisor.workers[103] = _Worker(2, 103, 0.0)  # worker 2 died and was replaced
+        assert supervisor._worker_ready(103)
+        assert banners == [1]
+
+
+def test_a_port_taken_between_bind_and_listen_stops_serve(caplog):
+    """Two servers may both bind one port (SO_REUSEADDR) until one listens: the other says
+    the port is taken, as when its bind fails, and stops."""
+    with workers.listening_socket("127.0.0.1", 0, listen=False) as sock:
+        host, port = sock.getsockname()
+        with socket.socket() as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind((host, port))
+            other.listen()
+            supervisor = Supervisor(1, sock, lambda *_: 0, on_listening=pytest.fail)
+            supervisor.workers = {101: _Worker(1, 101, 0.0)}
+            caplog.set_level(logging.INFO, logger=pacsbox_log.name)
+            assert not supervisor._worker_ready(101)
+    said = [r.getMessage() for r in caplog.records]
+    assert said[-1].startswith(f"Cannot listen on 127.0.0.1:{port}: ")
+    assert "Is another DICOM server using that port? Pick another port." in said[-1]
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,7 @@ async def serve(config: ServeConfig, *, announce: bool, listen=None) -> int:
 
 
 def _accepting(server) -> None:
-    """A worker's banner: it is ready (the parent printed the real one)."""
+    """A worker's banner: it is ready (the parent prints the real one once all are)."""
     log.info("Accepting associations on port %d", server.port)
 
 
@@ -259,7 +259,7 @@ def serve_with_workers(config: ServeConfig) -> int:
         return 1
     index.close()
     try:
-        sock = listening_socket(server.host, server.port)
+        sock = listening_socket(server.host, server.port, listen=False)  # once all are ready
     except OSError as exc:
         log.critical(
             "Cannot listen on %s:%d: %s. Is another DICOM server using that port? "
@@ -279,9 +279,11 @@ def serve_with_workers(config: ServeConfig) -> int:
             serve(worker_config, announce=False, listen=worker.listen), server=True
         )
 
-    with sock:
+    def listening() -> None:
         banner(config, sock.getsockname()[1], config.database_url, workers=server.workers)
-        return Supervisor(server.workers, sock, worker).run()
+
+    with sock:
+        return Supervisor(server.workers, sock, worker, on_listening=listening).run()
 
 
 def banner(config: ServeConfig, port: int, url: str, *, workers: int = 1) -> None:

@@ -23,6 +23,13 @@ the reason, and closes it again), so a worker starts from a clean copy with pacs
 pydicom already imported, and inherits the listening socket as it is. spawn would re-import
 everything in every worker and need the socket passed by descriptor, for nothing in return.
 
+The port opens when the workers are ready: the parent binds the socket before it forks (a
+port in use stops serve at once, with the reason) but listens only once every worker has
+said, with a queued real-time signal, that it accepts on it. A connection made meanwhile is
+refused rather than left in the queue with no process to take it, and a client that waits
+for the port (a health check, a benchmark) finds every worker ready; connections that came
+before the last worker started would all have gone to the first.
+
 The parent does no DICOM work. It waits for signals with sigwaitinfo (no polling): SIGCHLD
 (a worker exited: logged with its exit status or signal, restarted, at most
 RESTART_BURST times per RESTART_WINDOW so a crash loop does not spin), SIGTERM and SIGINT
@@ -53,18 +60,22 @@ RESTART_BURST = 5  # restarts allowed in a row ...
 RESTART_WINDOW = 60.0  # ... within this many seconds; more wait until the window allows
 STOP_TIMEOUT = 10.0  # seconds for the workers to close their associations on SIGTERM
 
-_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+# A worker tells its parent it accepts on the socket. Real-time: each one is queued (two
+# workers ready at once would be one SIGUSR1), with the sender's pid.
+_READY = signal.SIGRTMIN
+_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, _READY}
 
 # What a worker runs, in the child, with what its parent gave it -> its exit status
 WorkerMain = Callable[["Worker"], int]
 _GONE = 2**31 - 1  # the load of a worker that is not running: never the least
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
     """A TCP socket bound to host:port and listening, as asyncio's create_server makes it
     (SO_REUSEADDR, and TCP_NODELAY, which accepted sockets inherit). For a host name with
     several addresses, the first IPv4 one: one socket is what the workers share. "::"
-    accepts IPv4 too (dual stack)."""
+    accepts IPv4 too (dual stack). ``listen=False``: bound only (the Supervisor listens
+    once its workers are ready)."""
     infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = min(infos, key=lambda i: i[0] != socket.AF_INET)
     sock = socket.socket(family, kind, proto)
@@ -74,7 +85,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(address)
-        sock.listen(LISTEN_BACKLOG)
+        if listen:
+            sock.listen(LISTEN_BACKLOG)
     except BaseException:
         sock.close()
         raise
@@ -138,12 +150,14 @@ class LoadShare:
 class Worker:
     """What a worker process gets from its parent: its number (1..N, kept by the worker
     that replaces it), the listening socket, the read end of the pipe that says the parent
-    is gone, and the load share."""
+    is gone, the load share, and the parent's pid (told when this worker accepts; 0: no
+    one to tell)."""
 
     number: int
     sock: socket.socket
     parent_pipe: int
     load: LoadShare
+    parent: int = 0
     _leaving: asyncio.Task | None = None
 
     async def listen(self, server, stop: asyncio.Event) -> None:
@@ -154,6 +168,9 @@ class Worker:
         self.load.attach(self.number, server, loop)
         loop.add_reader(self.parent_pipe, self._parent_gone, loop, stop)
         self._leaving = loop.create_task(self._leave(stop))
+        if self.parent:
+            with contextlib.suppress(ProcessLookupError):  # gone: _parent_gone stops us
+                os.kill(self.parent, _READY)
 
     async def _leave(self, stop: asyncio.Event) -> None:
         """Stopping, this worker takes no more connections: the others must not wait for
@@ -177,23 +194,35 @@ class _Worker:
 
 
 class Supervisor:
-    """Starts ``count`` workers on ``sock`` and keeps them running until SIGTERM/SIGINT."""
+    """Starts ``count`` workers on ``sock`` and keeps them running until SIGTERM/SIGINT.
+    A ``sock`` bound but not listening is listened on once every worker is ready; then
+    ``on_listening()`` runs (serve's banner)."""
 
-    def __init__(self, count: int, sock: socket.socket, main: WorkerMain) -> None:
+    def __init__(
+        self,
+        count: int,
+        sock: socket.socket,
+        main: WorkerMain,
+        on_listening: Callable[[], None] | None = None,
+    ) -> None:
         self.count = count
         self.sock = sock
         self.main = main
+        self.on_listening = on_listening
+        self._ready: set[int] = set()  # numbers of the workers that said they accept
         self.workers: dict[int, _Worker] = {}  # by pid
         self._restarts: collections.deque[float] = collections.deque()
         self._due: list[int] = []  # worker numbers waiting for their restart
         self._mask: set[signal.Signals] = set()
         self._pipe_read, self._pipe_write = -1, -1
+        self._pid = 0
         self.load = LoadShare(count)
 
     def run(self) -> int:
         """Start the workers, supervise them; 0 once stopped by SIGTERM or SIGINT."""
         # Blocked, these signals wait for sigwaitinfo; a blocked SIGCHLD is kept pending too.
         self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        self._pid = os.getpid()
         self._pipe_read, self._pipe_write = os.pipe()
         try:
             for number in range(1, self.count + 1):
@@ -209,6 +238,10 @@ class Supervisor:
                 elif info.si_signo == signal.SIGCHLD:
                     self._reap(stopping=False)
                     self._restart_due()
+                elif info.si_signo == _READY:
+                    if not self._worker_ready(info.si_pid):
+                        self._stop()
+                        return 1
                 else:
                     log.info("%s: stopping the workers", signal.Signals(info.si_signo).name)
                     self._stop()
@@ -227,6 +260,29 @@ class Supervisor:
 
     # -- workers ----------------------------------------------------------------------------
 
+    def _worker_ready(self, pid: int) -> bool:
+        """A worker accepts on the socket: once all have, listen. False when that fails."""
+        worker = self.workers.get(pid)
+        if worker is None or len(self._ready) == self.count:
+            return True
+        self._ready.add(worker.number)
+        if len(self._ready) < self.count:
+            return True
+        if not self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            try:
+                self.sock.listen(LISTEN_BACKLOG)
+            except OSError as exc:  # another server bound the port too, and listened first
+                host, port = self.sock.getsockname()[:2]
+                log.critical(
+                    "Cannot listen on %s:%d: %s. Is another DICOM server using that port? "
+                    "Pick another port.", host, port, exc.strerror or exc,
+                )  # fmt: skip
+                return False
+        log.info("All %d workers are ready", self.count)
+        if self.on_listening is not None:
+            self.on_listening()
+        return True
+
     def _start(self, number: int) -> None:
         sys.stdout.flush()  # or the child flushes the parent's buffered output a second time
         sys.stderr.flush()
@@ -241,7 +297,7 @@ class Supervisor:
         try:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
             os.close(self._pipe_write)  # the parent's alone: its exit is our end of file
-            status = self.main(Worker(number, self.sock, self._pipe_read, self.load))
+            status = self.main(Worker(number, self.sock, self._pipe_read, self.load, self._pid))
         except KeyboardInterrupt:
             status = 130
         except BaseException:
