@@ -8,9 +8,11 @@ the time with one: 1 / ratio is the aggregate throughput gain (issue goal: at le
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
+from .. import peers
 from ..context import Context
 from ..datasets import DataSet
 from ..peers import HOST, PeerError, dcmtk_env, dcmtk_tool
@@ -30,10 +32,14 @@ def run_concurrent(ctx: Context, receiver_name: str) -> Measurement:
         [tool, "-aec", receiver.aet, HOST, str(server.port), *map(str, quarter)]
         for quarter in quarters
     ]
+    # A server free to use every CPU has its senders free too: pinned to the clients' CPU,
+    # the four would crowd the one CPU the scheduler cannot move them from
+    cpus = peers.ALL_CPUS if not server.pinned else None
     t0 = time.perf_counter()
     processes = [
         subprocess.Popen(argv, env=dcmtk_env(), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
         for argv in argvs
     ]  # fmt: skip
     errors = [p.communicate(timeout=600)[1] for p in processes]
