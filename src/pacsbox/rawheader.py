@@ -404,6 +404,15 @@ _FIRST_PIXEL_DATA_TAG = min(_PIXEL_DATA_TAGS)
 _dumps = None  # orjson.dumps, once text_of first runs
 _FRAGMENT_MAX = 256
 
+# Headers of one layout (the same tags in the same order, character set, VR encoding, and
+# Pixel Representation, which gives implicit VR's "US or SS" elements theirs): the text of
+# the first, and which stretches of elements later ones repeat byte for byte (_Template). Most headers of a series differ from the one before in a few elements (SOP
+# Instance UID, Instance Number, position); the rest is compared a stretch at a time
+# instead of looked up element by element in _FRAGMENTS.
+_TEMPLATES: dict[tuple, _Template] = {}
+_TEMPLATES_MAX = 64
+_TEMPLATE_BYTES_MAX = 1 << 18  # a larger header (multi-frame functional groups) gets none
+
 # Text values already encoded, by (bytes, VR, character set): the instances of a series
 # repeat most of theirs (names, dates, modality, spacing, ...), and encoding one costs more
 # than finding it (~1.3 us against ~0.2 us). The documents share these dicts: nothing
@@ -454,35 +463,51 @@ class _Encoder:
 
     def text_of(self, elements) -> bytes:
         """``dataset(elements, True)`` as JSON text (UTF-8), written as orjson writes the
-        dict: element by element, each one's ``"GGGGEEEE":{...}`` taken from
-        ``_FRAGMENTS`` when the same tag, VR and bytes came before (in a series, most of
-        them), so the document is neither built nor serialized whole."""
+        dict, so the document is neither built nor serialized whole: from the template of
+        the header's layout when one came before (``_Template``: in a series, all but a few
+        elements), else element by element (``fragment``), and the template kept."""
         global _dumps
         if _dumps is None:  # not at import: storescp walks headers but writes no JSON
             from orjson import dumps as _dumps
-        dumps = _dumps
 
-        out: list[bytes] = []
-        append, data, encoding, fragments = out.append, self.data, self.encoding, _FRAGMENTS
-        for tag, (vr, start, length) in elements.items():
-            if tag >= _FIRST_PIXEL_DATA_TAG and tag in _PIXEL_DATA_TAGS:
-                continue
-            if vr is None or vr == "UN":  # else self.vr() gives vr itself
-                vr = self.vr(tag, vr, elements, True)
-            cached = length <= _FRAGMENT_MAX and vr != "SQ"
-            if cached:
-                raw = data[start : start + length]
-                fragment = fragments.get((tag, vr, raw, encoding))
-                if fragment is not None:
-                    append(fragment)
-                    continue
-            fragment = dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]
-            if cached:
-                if len(fragments) >= _FRAGMENTS_MAX:
-                    fragments.clear()
-                fragments[tag, vr, raw, encoding] = fragment
-            append(fragment)
+        representation = None  # Pixel Representation's bytes: "US or SS" in implicit VR
+        if self.implicit and 0x00280103 in elements:
+            _, start, length = elements[0x00280103]
+            representation = self.data[start : start + length]
+        layout = (tuple(elements), self.encoding, self.implicit, representation)
+        template = _TEMPLATES.get(layout)
+        if template is not None:
+            return b"{" + b",".join(template.fragments(self, elements)) + b"}"
+        fragment = self.fragment
+        out = [
+            fragment(tag, vr, start, length, elements)
+            for tag, (vr, start, length) in elements.items()
+            if tag < _FIRST_PIXEL_DATA_TAG or tag not in _PIXEL_DATA_TAGS
+        ]
+        if len(out) == len(elements) and len(self.data) <= _TEMPLATE_BYTES_MAX:
+            if len(_TEMPLATES) >= _TEMPLATES_MAX:
+                _TEMPLATES.clear()
+            _TEMPLATES[layout] = _Template(self, elements, out)
         return b"{" + b",".join(out) + b"}"
+
+    def fragment(self, tag: int, vr: str | None, start: int, length: int, elements) -> bytes:
+        """One element's ``"GGGGEEEE":{...}``, from ``_FRAGMENTS`` when the same tag, VR and
+        bytes came before."""
+        data, encoding = self.data, self.encoding
+        if vr is None or vr == "UN":  # else self.vr() gives vr itself
+            vr = self.vr(tag, vr, elements, True)
+        cached = length <= _FRAGMENT_MAX and vr != "SQ"
+        if cached:
+            raw = data[start : start + length]
+            fragment = _FRAGMENTS.get((tag, vr, raw, encoding))
+            if fragment is not None:
+                return fragment
+        fragment = _dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]  # type: ignore[misc]
+        if cached:
+            if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
+                _FRAGMENTS.clear()
+            _FRAGMENTS[tag, vr, raw, encoding] = fragment
+        return fragment
 
     def element(self, tag: int, vr: str, kind: int, start: int, length: int) -> dict[str, Any]:
         if kind == _SEQUENCE:
@@ -566,6 +591,75 @@ class _Encoder:
         if values == [""]:
             return {"vr": vr}
         return {"vr": vr, "Value": values}
+
+
+def _element_start(vr: str | None, value_start: int) -> int:
+    """Where an element whose value starts at ``value_start`` begins (VR None: implicit)."""
+    return value_start - (12 if vr in _LONG_VRS else 8)
+
+
+class _Template:
+    """The JSON text of one header, for the next ones of its layout (``_TEMPLATES``).
+
+    An element's text depends on nothing but its bytes (tag, VR, length, value) and what
+    the layout holds the same (character set, implicit VR, Pixel Representation). So a
+    stretch of elements whose bytes equal the template's, compared in one slice, has the
+    template's text. The stretches start as the
+    whole header; an element that differs (in the second header of a series: its UIDs,
+    number, position) is marked as changing and written element by element from then on.
+    """
+
+    __slots__ = ("raws", "stretches", "tags", "texts")
+
+    def __init__(self, encoder: _Encoder, elements, texts: list[bytes]) -> None:
+        data = encoder.data  # the element headers are in it: top-level elements are contiguous
+        self.tags = tuple(elements)
+        self.raws = [
+            data[_element_start(vr, start) : start + length]
+            for vr, start, length in elements.values()
+        ]
+        self.texts = texts
+        self.stretches: list[tuple[int, int, bytes | None, bytes]] = []
+        self._split(set())
+
+    def _split(self, changing: set[int]) -> None:
+        """Stretches of the elements not in ``changing`` (by position), and the changing
+        ones alone: (first, last, bytes or None for a changing one, text)."""
+        stretches, first = [], 0
+        for i in range(len(self.tags) + 1):
+            if i < len(self.tags) and i not in changing:
+                continue
+            if first < i:
+                stretches.append((first, i - 1, b"".join(self.raws[first:i]),
+                                  b",".join(self.texts[first:i])))  # fmt: skip
+            if i < len(self.tags):
+                stretches.append((i, i, None, b""))
+            first = i + 1
+        self.stretches = stretches
+
+    def fragments(self, encoder: _Encoder, elements) -> list[bytes]:
+        """The text of each stretch of a header of this layout."""
+        data, tags = encoder.data, self.tags
+        out: list[bytes] = []
+        changed: set[int] = set()
+        for first, last, raw, text in self.stretches:
+            if raw is not None:
+                vr, start, _ = elements[tags[first]]
+                _, end, length = elements[tags[last]]
+                if data[_element_start(vr, start) : end + length] == raw:
+                    out.append(text)
+                    continue
+            for i in range(first, last + 1):
+                vr, start, length = elements[tags[i]]
+                out.append(encoder.fragment(tags[i], vr, start, length, elements))
+                if (
+                    raw is not None
+                    and data[_element_start(vr, start) : start + length] != (self.raws[i])
+                ):
+                    changed.add(i)
+        if changed:
+            self._split(changed | {first for first, _, raw, _ in self.stretches if raw is None})
+        return out
 
 
 def _integer(text: str) -> int:
