@@ -233,6 +233,27 @@ def test_attributes_another_process_changed_are_written_again(db: Database, monk
         second.close()
 
 
+def test_what_an_index_remembers_of_series_stays_bounded(index: Index, monkeypatch):
+    """A server indexes series for months: the placements it no longer trusts (older than
+    _PLACEMENT_TTL) go once there are more than _PLACEMENTS_MAX, the fresh ones stay."""
+    import pacsbox.archive.index as index_module
+
+    monkeypatch.setattr(index_module, "_PLACEMENTS_MAX", 8)
+    study = new_uid()
+    for n in range(8):
+        add(index, ct_header(study, new_uid(), new_uid()), f"old{n}")
+    assert len(index._placements) == 8
+    monkeypatch.setattr(index_module, "_PLACEMENT_TTL", 0.0)  # all of them expired now
+    add(index, ct_header(study, new_uid(), new_uid()), "new")
+    assert len(index._placements) == 0
+    monkeypatch.setattr(index_module, "_PLACEMENT_TTL", 60.0)
+    series = [new_uid() for _ in range(20)]
+    for n, uid in enumerate(series):
+        add(index, ct_header(study, uid, new_uid()), f"s{n}")
+    assert set(index._placements) == set(series)  # all fresh: kept, the short path for each
+    assert index.stats().series == 29
+
+
 def test_duplicate_replaces_by_default(index: Index):
     study, series, sop = new_uid(), new_uid(), new_uid()
     add(index, ct_header(study, series, sop, InstanceNumber=1), "old.dcm")

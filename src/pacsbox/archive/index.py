@@ -355,6 +355,7 @@ class _Placement:
 # those rows meanwhile: a removal makes our INSERT fail its foreign key (and we start over
 # from the index), a changed attribute is seen again after this long.
 _PLACEMENT_TTL = 1.0
+_PLACEMENTS_MAX = 256  # past this many series, the expired placements go
 
 
 def _merged(stored, changes: dict[str, Any], names: tuple[str, ...]) -> tuple:
@@ -761,6 +762,13 @@ class Index:
 
         results = self._write(work)
         self._placements.update(placements)  # kept once committed
+        if len(self._placements) > _PLACEMENTS_MAX:  # a server runs for months: series come
+            now = time.monotonic()  # and go, and one not seen for _PLACEMENT_TTL is no help
+            self._placements = {
+                uid: placed
+                for uid, placed in self._placements.items()
+                if now - placed.at < _PLACEMENT_TTL
+            }
         return results
 
     def _add_placed(self, entries: list[_Entry]) -> list[AddResult] | None:
