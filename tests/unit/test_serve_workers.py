@@ -72,6 +72,18 @@ def test_a_port_taken_between_bind_and_listen_stops_serve(caplog):
     assert "Is another DICOM server using that port? Pick another port." in said[-1]
 
 
+def test_workers_where_the_system_cannot_fork_and_wait_are_refused(tmp_path, monkeypatch, capsys):
+    """macOS has no sigwaitinfo, Windows no fork: serve says what to run instead."""
+    from pacsbox.cli import serve
+
+    monkeypatch.delattr(signal, "sigwaitinfo")
+    status = serve.main(["--workers", "2", "--port", "0", "--data", str(tmp_path / "data")])
+    assert status == 1
+    said = capsys.readouterr().err
+    assert "--workers needs fork() and sigwaitinfo()" in said
+    assert "Run one pacsbox serve without --workers" in said
+
+
 @pytest.mark.parametrize(
     ("limit", "count", "each"), [(32, 1, 32), (32, 2, 16), (32, 3, 11), (1, 4, 1), (9, 4, 3)]
 )

@@ -247,6 +247,15 @@ def open_index(config: ServeConfig):
 def serve_with_workers(config: ServeConfig) -> int:
     """`--workers N`: bind the port here, then N forked workers accept on it
     (pacsbox.cli.workers says why fork and why one shared socket)."""
+    import signal
+
+    if not hasattr(os, "fork") or not hasattr(signal, "sigwaitinfo"):  # macOS, Windows
+        log.critical(
+            "--workers needs fork() and sigwaitinfo(), which this system lacks (Linux has "
+            "them). Run one pacsbox serve without --workers, or several on their own ports "
+            "sharing a PostgreSQL index (docs/archive.md)."
+        )
+        return 1
     from .workers import Supervisor, listening_socket, per_worker
 
     server = config.server
