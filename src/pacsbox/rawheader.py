@@ -406,9 +406,10 @@ _FRAGMENT_MAX = 256
 
 # Headers of one layout (the same tags in the same order, character set, VR encoding, and
 # Pixel Representation, which gives implicit VR's "US or SS" elements theirs): the text of
-# the first, and which stretches of elements later ones repeat byte for byte (_Template). Most headers of a series differ from the one before in a few elements (SOP
-# Instance UID, Instance Number, position); the rest is compared a stretch at a time
-# instead of looked up element by element in _FRAGMENTS.
+# the first, and which stretches of elements later ones repeat byte for byte (_Template).
+# Most headers of a series differ from the one before in a few elements (SOP Instance UID,
+# Instance Number, position); the rest is compared a stretch at a time instead of looked up
+# element by element in _FRAGMENTS.
 _TEMPLATES: dict[tuple, _Template] = {}
 _TEMPLATES_MAX = 64
 _TEMPLATE_BYTES_MAX = 1 << 18  # a larger header (multi-frame functional groups) gets none

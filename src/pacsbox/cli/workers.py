@@ -219,7 +219,8 @@ class Supervisor:
         self.load = LoadShare(count)
 
     def run(self) -> int:
-        """Start the workers, supervise them; 0 once stopped by SIGTERM or SIGINT."""
+        """Start the workers, supervise them; 0 once stopped by SIGTERM or SIGINT, 1 when
+        the port could not be listened on once they were ready."""
         # Blocked, these signals wait for sigwaitinfo; a blocked SIGCHLD is kept pending too.
         self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         self._pid = os.getpid()
