@@ -168,8 +168,8 @@ class Worker:
         self.load.attach(self.number, server, loop)
         loop.add_reader(self.parent_pipe, self._parent_gone, loop, stop)
         self._leaving = loop.create_task(self._leave(stop))
-        if self.parent:
-            with contextlib.suppress(ProcessLookupError):  # gone: _parent_gone stops us
+        if self.parent and os.getppid() == self.parent:  # else it is gone: _parent_gone stops us
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.parent, _READY)
 
     async def _leave(self, stop: asyncio.Event) -> None:
