@@ -447,13 +447,18 @@ class _Encoder:
             raise Unsupported("UN element the dictionary knows")  # pydicom converts it
         return vr
 
-    def value(self, tag: int, vr: str, start: int, length: int, data: bytes) -> dict[str, Any]:
-        """One element's value in the DICOM JSON model."""
+    def value(
+        self, tag: int, vr: str, start: int, length: int, data: bytes, cache: bool = True
+    ) -> dict[str, Any]:
+        """One element's value in the DICOM JSON model (a text value through _TEXT_CACHE
+        unless ``cache`` is False)."""
         kind = _KIND[vr]
         if length == 0 and kind != _SEQUENCE:
             return {"vr": vr}
         if kind <= _INTEGER_STRING or kind == _AE:
             raw = data[start : start + length]
+            if not cache:
+                return self.text(vr, kind, raw)
             cached = _TEXT_CACHE.get((raw, vr, self.encoding))
             if cached is None:
                 cached = self.text(vr, kind, raw)
@@ -492,31 +497,28 @@ class _Encoder:
             _TEMPLATES[layout] = _Template(self, elements, out)
         return b"{" + b",".join(out) + b"}"
 
-    def fresh(self, tag: int, vr: str | None, start: int, length: int, elements) -> bytes:
-        """``fragment`` without the caches."""
-        if vr is None or vr == "UN":
-            vr = self.vr(tag, vr, elements, True)
-        kind = _KIND[vr]
-        if length == 0 and kind != _SEQUENCE:
-            value: dict[str, Any] = {"vr": vr}
-        elif kind <= _INTEGER_STRING or kind == _AE:
-            value = self.text(vr, kind, self.data[start : start + length])
-        else:
-            value = self.element(tag, vr, kind, start, length)
-        return _dumps({_key(tag): value})[1:-1]  # type: ignore[misc]
-
-    def fragment(self, tag: int, vr: str | None, start: int, length: int, elements) -> bytes:
+    def fragment(
+        self, tag: int, vr: str | None, start: int, length: int, elements, cache: bool = True
+    ) -> bytes:
         """One element's ``"GGGGEEEE":{...}``, from ``_FRAGMENTS`` when the same tag, VR and
-        bytes came before."""
+        bytes came before; ``cache`` False: written anew, the caches left alone (a value
+        that will not come again)."""
         data, encoding = self.data, self.encoding
         if vr is None or vr == "UN":  # else self.vr() gives vr itself
             vr = self.vr(tag, vr, elements, True)
-        cached = length <= _FRAGMENT_MAX and vr != "SQ"
+        cached = cache and length <= _FRAGMENT_MAX and vr != "SQ"
         if cached:
             raw = data[start : start + length]
             fragment = _FRAGMENTS.get((tag, vr, raw, encoding))
             if fragment is not None:
                 return fragment
+        value = self.value(tag, vr, start, length, data, cache)
+        fragment = _dumps({_key(tag): value})[1:-1]  # type: ignore[misc]
+        if cached:
+            if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
+                _FRAGMENTS.clear()
+            _FRAGMENTS[tag, vr, raw, encoding] = fragment
+        return fragment
         fragment = _dumps({_key(tag): self.value(tag, vr, start, length, data)})[1:-1]  # type: ignore[misc]
         if cached:
             if len(_FRAGMENTS) >= _FRAGMENTS_MAX:
@@ -679,7 +681,7 @@ class _Template:
                 seen = self.seen[i]
                 fragment = seen.get(element)
                 if fragment is None:
-                    fragment = encoder.fresh(tags[i], vr, start, length, elements)
+                    fragment = encoder.fragment(tags[i], vr, start, length, elements, False)
                     if len(seen) >= _SEEN_MAX:
                         seen.clear()
                     seen[element] = fragment
