@@ -36,8 +36,8 @@ def counting(index: Index) -> list[int]:
     sizes: list[int] = []
     real = index._add_placed
 
-    def spy(entries):
-        done = real(entries)
+    def spy(entries, later=None):
+        done = real(entries, later)
         if done is not None:
             sizes.append(len(entries))
         return done

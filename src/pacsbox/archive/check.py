@@ -33,7 +33,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 from sqlalchemy import exists, select
 
@@ -54,6 +53,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "unknown_area": ("index rows of a storage area not in the configuration", True),
     "not_dicom": ("files under the storage root that are not DICOM (left alone)", True),
     "temp_in_use": ("temp files of a running server (open, or recently written)", False),
+    "no_header": ("index rows without their header document (queries read the file)", False),
 }
 
 
@@ -103,6 +103,7 @@ class _Row:
     size: int
     calling_ae: str
     received_at: datetime
+    no_header: bool
 
 
 def check(
@@ -129,6 +130,9 @@ def check(
         file = root / row.path
         indexed.add(file)
         finding = _check_row(row, file)
+        if finding is None and row.no_header:  # written after the answer (Index.add's
+            finding = Finding("no_header", str(file), row.uid, row.area,  # header_later):
+                              "the server stopped before writing it")  # fmt: skip
         if finding is not None:
             report.findings.append(finding)
     report.findings += _empty_levels(index)
@@ -157,6 +161,7 @@ def _rows(index) -> Iterator[_Row]:
         instances.c.size,
         instances.c.calling_ae,
         instances.c.received_at,
+        instances.c.header.is_(None),
     ).order_by(instances.c.id)
     with index.engine.connect() as conn:
         for row in conn.execute(query):
@@ -279,7 +284,8 @@ def repair(
     says what was done. Rows first (so that a re-indexed file may take a removed row's UID),
     then files."""
     roots = {area: Path(path).resolve() for area, path in roots.items()}
-    order = ("missing_file", "damaged", "wrong_instance", "wrong_size", "orphan", "stale_temp")
+    order = ("missing_file", "damaged", "wrong_instance", "wrong_size", "orphan", "no_header",
+             "stale_temp")  # fmt: skip
     for kind in order:
         for finding in report.findings:
             if finding.kind != kind:
@@ -334,24 +340,14 @@ def _wrong_instance(index, finding: Finding, roots, _stale_after) -> str:
 
 def _reindex(index, finding: Finding, roots, _stale_after) -> str:
     """Index the file from its own header, once checked whole; else set it aside."""
-    from ..dicomfile import read_file_info
-    from ..services.storage_scp import HEAD_BYTES, read_header
+    from ..services.storage_scp import read_stored_header
     from .header import header_values
 
     file = Path(finding.path)
     root = roots[finding.area]
     try:
-        info = read_file_info(file)
-        with open(file, "rb") as fp:
-            stat = os.fstat(fp.fileno())
-            fp.seek(info.dataset_offset)
-            head = bytearray(fp.read(HEAD_BYTES))
-            fp.seek(max(info.dataset_offset, stat.st_size - 8))
-            tail = fp.read(8)
-        sink = SimpleNamespace(  # what read_header needs of a received data set's sink
-            head=head, length=stat.st_size - info.dataset_offset, tail=tail, path=file
-        )
-        header = read_header(sink, info.transfer_syntax)
+        stat = file.stat()
+        header, info = read_stored_header(file)
         header_values(header)  # a file cut inside its header lacks the UIDs that place it
     except FileNotFoundError:
         return "not repaired: the file is gone"
@@ -389,6 +385,17 @@ def _reindex(index, finding: Finding, roots, _stale_after) -> str:
     return "re-indexed from the file" if record is not None else "indexed from the file"
 
 
+def _write_header(index, finding: Finding, roots, _stale_after) -> str:
+    from ..services.storage_scp import read_stored_header
+
+    if not _row_still(index, finding, roots):
+        return "not repaired: the row changed meanwhile"
+    header, _ = read_stored_header(Path(finding.path))
+    if index.write_header(finding.sop_instance_uid, header):
+        return "header document written from the file"
+    return "not repaired: the row has its document now"
+
+
 def _set_aside(file: Path, root: Path) -> str:
     target = root / DAMAGED / file.relative_to(root)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -411,5 +418,6 @@ _REPAIRS = {
     "wrong_instance": _wrong_instance,
     "wrong_size": _reindex,
     "orphan": _reindex,
+    "no_header": _write_header,
     "stale_temp": _delete_temp,
 }

@@ -395,6 +395,13 @@ _INSTANCE_ROW_KEYS = (
 # the before_commit callback (Index.add's arguments, prepared)
 _Entry = tuple[HeaderValues, dict[str, Any], OnDuplicate, Callable[[], None] | None]
 
+# A header document Index.write_headers is to write: the row's id, its SOP Instance UID, the
+# header it is made from
+_Later = tuple[int, str, Any]
+_WRITE_HEADER = (
+    "UPDATE instances SET header = ? WHERE id = ? AND sop_instance_uid = ? AND header IS NULL"
+)
+
 
 class _DriverInsert:
     """The instance row's INSERT ... RETURNING as SQLite's driver takes it: the statement
@@ -464,6 +471,7 @@ class Index:
         self._writer_lock = _writer_lock_file(engine)  # SQLite on a file: see the module doc
         self._conn: Connection | None = engine.connect()
         self._placements: dict[str, _Placement] = {}  # by Series Instance UID
+        self._later: list[_Later] = []  # header documents for write_headers
         self._placed: _Placement | None = None
         self._checkpointer: _Checkpointer | None = None
 
@@ -560,6 +568,8 @@ class Index:
                 return migrations.current_revision(conn)
 
     def close(self) -> None:
+        if self._later:
+            self.write_headers()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -659,6 +669,7 @@ class Index:
         on_duplicate: OnDuplicate | Literal["replace", "keep", "refuse"] = OnDuplicate.REPLACE,
         received_at: datetime | None = None,
         before_commit: Callable[[], None] | None = None,
+        header_later: bool = False,
     ) -> AddResult:
         """Index one instance from its header (the storage SCP's ``read_header``: elements up
         to Pixel Data), stored at ``path`` (relative to the storage root). The patient, study
@@ -671,11 +682,69 @@ class Index:
         once, the last to rename is the last to commit and row and file agree. It may run
         again if the transaction is retried; an exception from it rolls the row back.
 
+        ``header_later``: the row's header document (``instances.header``) may be written
+        by ``write_headers`` after this returns, when the C-STORE has been answered, rather
+        than in this transaction: the storage SCP's single sender then does not wait for it
+        (making and storing it is ~10 % of an instance's work in serve). Only where the row
+        is a new instance of a series this process placed lately (SQLite, ``_add_placed``);
+        elsewhere the document is in the row as without it. Until it is written the row's
+        header is NULL, and a query that needs it reads the file (Query, QueryOptions.locate);
+        a server stopped in between leaves it so, and ``pacsbox check --repair`` writes it.
+        ``header`` must not change until ``write_headers`` has run.
+
         Raises HeaderError (a ValueError) if the header lacks the Study, Series or SOP
         Instance UID.
         """
-        values, row = self._row(header, path, size, transfer_syntax, calling_ae, area, received_at)
-        return self._add_row(values, row, OnDuplicate(on_duplicate), before_commit)
+        policy = OnDuplicate(on_duplicate)
+        values, row = self._row(header, path, size, transfer_syntax, calling_ae, area, received_at,
+                                document=not header_later)  # fmt: skip
+        if not header_later:
+            return self._add_row(values, row, policy, before_commit)
+        if self._instance_rows.sql is not None:
+            done = self._add_placed([(values, row, policy, before_commit)], later=[header])
+            if done is not None:
+                return done[0]
+        row["header"] = header_document(header)
+        return self._add_general([(values, row, policy, before_commit)])[0]
+
+    def write_headers(self) -> int:
+        """Write the header documents ``add(..., header_later=True)`` left out of their rows,
+        in one transaction; how many were written. A row replaced meanwhile (its document
+        written with it) keeps its own. When this fails (it logs why), those rows keep a
+        NULL header: queries read their files, ``pacsbox check --repair`` writes them."""
+        later, self._later = self._later, []
+        if not later:
+            return 0
+        params = []
+        for row_id, uid, header in later:
+            try:
+                params.append((dumps(header_document(header)), row_id, uid))
+            except Exception as exc:  # the file is stored and indexed; its query keys are not
+                log.warning("Cannot make the header document of %s: %s", uid, exc)
+        with self._lock, self._writing():
+            try:
+                conn = self._connection()
+                driver = conn.connection.driver_connection
+                if conn.in_transaction():
+                    raise sqlite3.OperationalError("the index is inside another transaction")
+                driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                try:
+                    written = driver.executemany(_WRITE_HEADER, params).rowcount  # type: ignore[union-attr]
+                    driver.execute("COMMIT")  # type: ignore[union-attr]
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        driver.execute("ROLLBACK")  # type: ignore[union-attr]
+                    raise
+            except (sqlite3.Error, ArchiveIndexError) as exc:
+                log.warning("Cannot write the header documents of %d instances to the index "
+                            "(%s); queries read them from the files until `pacsbox check "
+                            "--repair` writes them", len(params), exc)  # fmt: skip
+                return 0
+            if self._checkpointer is not None:
+                self._checkpointer.committed(len(params))
+                if self._checkpointer.due:
+                    self._checkpointer.catch_up(conn)
+        return written
 
     def add_all(self, adds: list[NewInstance]) -> list[AddResult | Exception]:
         """Index several instances in one transaction, one commit for them all (a group
@@ -714,11 +783,25 @@ class Index:
                 results[n] = exc
         return results  # type: ignore[return-value]
 
-    def _row(self, header, path, size, transfer_syntax, calling_ae, area, received_at):
-        """The instance's column values and its row (all but series_fk); HeaderError when the
-        header cannot be placed."""
+    def write_header(self, sop_instance_uid: str, header) -> bool:
+        """Write the header document of an instance whose row has none (see ``add``'s
+        header_later: a server stopped before writing it), made from ``header`` (its
+        file's); whether it was written."""
+        document = header_document(header)
+        statement = (
+            update(instances)
+            .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.header.is_(None))
+            .values(header=document)
+        )
+        return self._write(lambda conn: conn.execute(statement).rowcount) == 1
+
+    def _row(self, header, path, size, transfer_syntax, calling_ae, area, received_at,
+             document: bool = True):  # fmt: skip
+        """The instance's column values and its row (all but series_fk; the header document
+        None unless ``document``); HeaderError when the header cannot be placed."""
         values = header_values(header)
-        document = header_document(header)  # serialized by the engine's json_serializer, dumps
+        # serialized by the engine's json_serializer, dumps
+        document = header_document(header) if document else None
         return values, {
             "sop_instance_uid": values.sop_instance_uid,
             "sop_class_uid": values.sop_class_uid,
@@ -771,7 +854,9 @@ class Index:
             }
         return results
 
-    def _add_placed(self, entries: list[_Entry]) -> list[AddResult] | None:
+    def _add_placed(
+        self, entries: list[_Entry], later: list | None = None
+    ) -> list[AddResult] | None:
         """SQLite: new instances of series whose rows this process placed lately and that
         change none of their values (``_Placement``) are one INSERT each, in a transaction
         said straight to the driver: BEGIN IMMEDIATE, each row and its ``before_commit``,
@@ -786,6 +871,9 @@ class Index:
         errors; ``before_commit`` may run again there, as on any retry). With one entry,
         an exception from its ``before_commit`` rolls the row back and propagates, as on
         the general path.
+
+        ``later``: for each entry, the header whose document ``write_headers`` is to write
+        into the row once this committed (the row's is None), or None.
         """
         params = []
         for v, row, _, _ in entries:
@@ -803,12 +891,14 @@ class Index:
                 driver.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
             except sqlite3.Error:
                 return None
+            ids = []
             try:
                 for (*_, before_commit), values in zip(entries, params, strict=True):
                     inserted = driver.execute(self._instance_rows.sql, values).fetchone()  # type: ignore[union-attr]
                     if inserted is None:  # the UID is indexed: the general path decides
                         driver.execute("ROLLBACK")  # type: ignore[union-attr]
                         return None
+                    ids.append(inserted[0])
                     if before_commit is not None:
                         before_commit()
                 driver.execute("COMMIT")  # type: ignore[union-attr]
@@ -823,6 +913,12 @@ class Index:
                 ):
                     return None
                 raise
+            if later is not None:
+                self._later += [
+                    (row_id, v.sop_instance_uid, header)
+                    for row_id, (v, *_), header in zip(ids, entries, later, strict=True)
+                    if header is not None
+                ]
             if self._checkpointer is not None:
                 self._checkpointer.committed(len(entries))  # as the engine's "commit" event
                 if self._checkpointer.due:

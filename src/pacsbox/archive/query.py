@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -41,6 +42,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import ColumnElement, and_, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
+from ..log import log
 from ..services.qr_models import LEVELS, Model
 from .schema import instances, patients, series, studies
 
@@ -161,6 +163,10 @@ class QueryOptions:
     relational: bool = False  # keys below the query level (PS3.4 C.4.1.2.2)
     combined_datetime: bool = False  # StudyDate + StudyTime as one range (C.2.2.2.5.1)
     fuzzy_pn: bool = False  # person names: case, accents, separators ignored (C.2.2.2.1)
+    # locate(area, path): the file of an index row, whose header is read when the row's
+    # header document is not written yet (Index.add's header_later); None: such a row
+    # matches and returns only its indexed attributes
+    locate: Callable[[str | None, str], Path | None] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -613,7 +619,8 @@ class Query:
         columns = [table.c.id.label("entity")]
         columns += [c.column.label(f"t{tag:08X}") for tag, c in self._columns.items()]
         if self.level == IMAGE and self._header_keys:
-            columns.append(instances.c.header.label("header"))
+            columns += [instances.c.header.label("header"), instances.c.path.label("path"),
+                        instances.c.area.label("area")]  # fmt: skip
         query = select(*columns).select_from(_joined(self.level))
         conditions = self._conditions(dialect)
         if conditions:
@@ -705,11 +712,27 @@ class Query:
             .select_from(below).where(owner.in_(ids), scope).group_by(owner).subquery()
         )  # fmt: skip
         rows = conn.execute(
-            select(latest.c.entity, instances.c.header).join(
+            select(latest.c.entity, instances.c.header, instances.c.path, instances.c.area).join(
                 instances, instances.c.id == latest.c.latest
             )
         )
-        return {entity: header or {} for entity, header in rows}
+        return {entity: self._document(header, path, area) for entity, header, path, area in rows}
+
+    def _document(self, header: dict | None, path: str, area: str | None) -> dict:
+        """A row's header document; one not written yet (NULL) made from its file."""
+        if header is not None:
+            return header
+        from ..services.storage_scp import read_stored_header
+        from .header import dumps, header_document, loads
+
+        file = self.options.locate(area, path) if self.options.locate is not None else None
+        if file is None:
+            return {}
+        try:
+            return loads(dumps(header_document(read_stored_header(file)[0])))  # as stored
+        except Exception as exc:  # gone or replaced meanwhile: its indexed attributes only
+            log.warning("Cannot read the header of %s for a query: %s", file, exc)
+            return {}
 
     # the run
 
@@ -727,7 +750,9 @@ class Query:
                 headers = self._headers(conn, ids)
             for row in rows:
                 if self.level == IMAGE:
-                    header = (row.header or {}) if self._header_keys else {}
+                    header = (
+                        self._document(row.header, row.path, row.area) if self._header_keys else {}
+                    )
                 else:
                     header = headers.get(row.entity, {})
                 mapping = row._mapping

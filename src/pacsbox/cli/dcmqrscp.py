@@ -121,14 +121,14 @@ def server_config(args, config, index=None) -> ServerConfig:
     )
     handlers = {CEchoRQ: VerificationSCP(), CStoreRQ: store}
     if index is not None:
-        handlers[CFindRQ] = FindSCP(index, _query_options(config, AreaService.QUERY))
+        handlers[CFindRQ] = FindSCP(index, _query_options(config, AreaService.QUERY, store.locate))
         retrieve = RetrieveSCP(
             index,
             ae_title=next(iter(config.areas), "DCMQRSCP"),
             locate=store.locate,
             destination_for=_destination(config),
             unknown_destination_hint="add it to the HostTable of dcmqrscp.cfg",
-            options_for=_query_options(config, AreaService.RETRIEVE),
+            options_for=_query_options(config, AreaService.RETRIEVE, store.locate),
             timeouts=Timeouts(acse=args.acse_timeout, dimse=args.dimse_timeout),
             max_pdu=config.max_pdu or 16384,
             extra_proposals=tuple(storescu_contexts(args.propose)) if args.propose else (),
@@ -165,9 +165,10 @@ def _destination(config):
     return destination_for
 
 
-def _query_options(config, service):
+def _query_options(config, service, locate):
     """The called AE title's storage area: its instances only, its AE title as the
-    RetrieveAETitle; a W area refuses (dcmqrscp would answer)."""
+    RetrieveAETitle; a W area refuses (dcmqrscp would answer). ``locate``: the storage
+    SCP's, for QueryOptions."""
     from ..archive.query import QueryOptions
 
     def options_for(assoc):
@@ -175,7 +176,7 @@ def _query_options(config, service):
         refusal = access_refusal(area, service)
         if refusal is not None:
             return refusal
-        return QueryOptions(retrieve_ae_title=area.ae_title, area=area.ae_title)
+        return QueryOptions(retrieve_ae_title=area.ae_title, area=area.ae_title, locate=locate)
 
     return options_for
 

@@ -127,8 +127,10 @@ def server_config(config: ServeConfig, index):
     from ..services.verification import VerificationSCP
 
     server = config.server
-    query_options = QueryOptions(retrieve_ae_title=server.ae_title)
     files = config.storage.data / "files"
+    query_options = QueryOptions(
+        retrieve_ae_title=server.ae_title, locate=lambda area, path: files / path
+    )
     timeouts = Timeouts(
         acse=server.acse_timeout, dimse=server.dimse_timeout, idle=server.idle_timeout
     )

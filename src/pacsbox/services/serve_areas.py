@@ -56,10 +56,10 @@ def with_areas(server: ServerConfig, config: ServeConfig, index) -> ServerConfig
             ", ".join(area.peer_names) or "ANY", area.origin, area.line, table.source,
         )  # fmt: skip
     handlers = dict(server.handlers)
-    handlers[CFindRQ].options_for = area_options(selection, AreaService.QUERY)
+    handlers[CFindRQ].options_for = area_options(selection, AreaService.QUERY, locate)
     retrieve = handlers[CMoveRQ]
     assert handlers[CGetRQ] is retrieve
-    retrieve.options_for = area_options(selection, AreaService.RETRIEVE)
+    retrieve.options_for = area_options(selection, AreaService.RETRIEVE, locate)
     retrieve.locate = handlers[NActionRQ].locate = locate
     options = {"index": index, "on_duplicate": settings.on_duplicate,
                "max_dataset_size": settings.max_dataset_size}  # fmt: skip
@@ -161,18 +161,18 @@ class AreaStorage(RequestHandler):
         self.default.close()
 
 
-def area_options(selection: AreaSelection, service: AreaService):
+def area_options(selection: AreaSelection, service: AreaService, locate=None):
     """FindSCP's and RetrieveSCP's ``options_for``: the association's area (its instances,
     its AE title as the RetrieveAETitle; refused where its access says so), or the default
-    area's instances with our AE title."""
-    default = QueryOptions(retrieve_ae_title=selection.ours, area=DEFAULT_AREA)
+    area's instances with our AE title. ``locate``: area_locate's, for QueryOptions."""
+    default = QueryOptions(retrieve_ae_title=selection.ours, area=DEFAULT_AREA, locate=locate)
 
     def options_for(assoc: Association):
         area = selection.area_of_association(assoc)
         if area is None:
             return default
         return access_refusal(area, service) or QueryOptions(
-            retrieve_ae_title=area.ae_title, area=area.ae_title
+            retrieve_ae_title=area.ae_title, area=area.ae_title, locate=locate
         )
 
     return options_for

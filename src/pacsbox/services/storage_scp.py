@@ -391,6 +391,8 @@ class StorageSCP(RequestHandler):
         return verdict if verdict is LATER else _response(request, *verdict)
 
     def answered(self, assoc: Association) -> None:
+        if self.index is not None:  # the answered instance's header document (_index)
+            self.index.write_headers()
         if self._spare is None and not self.ignore:
             with contextlib.suppress(OSError):  # no spare: the next instance makes its own
                 self._spare = create_temp(self._root)
@@ -399,6 +401,8 @@ class StorageSCP(RequestHandler):
         """Commit what waits for the group commit; remove the spare temp file."""
         if self._landings:  # the loop stopped before its next turn: keep them all the same
             self._commit_landed()
+        if self.index is not None:
+            self.index.write_headers()
         if self._spare is not None:
             path, fd = self._spare
             self._spare = None
@@ -523,10 +527,12 @@ class StorageSCP(RequestHandler):
         self, header, directory: str, target: str, sink, context, calling: str, replacing
     ) -> Verdict | None:
         """Write the instance's index row and move its file into place in one transaction,
-        committed before the response; a failure is the C-STORE's."""
+        committed before the response; a failure is the C-STORE's. The row's header document
+        is written once the response is sent (``answered``): the sender need not wait for
+        it (see Index.add's header_later)."""
         landing = _Landing(self, header, directory, target, sink, context, calling, replacing)
         try:
-            result = self.index.add(header, **landing.arguments())
+            result = self.index.add(header, **landing.arguments(), header_later=True)
         except Exception as exc:
             result = exc
         return landing.settle(result)
@@ -689,6 +695,26 @@ def resource_comment(exc: BaseException, what: str) -> str:
         return f"disk full: {what}; free space on the archive's disk"[:64]
     reason = getattr(exc, "strerror", None) or str(exc)
     return f"{what}: {reason}"[:64]
+
+
+def read_stored_header(file: Path):
+    """(header, FileInfo) of a stored DICOM file, read as ``read_header`` reads a received
+    data set (raises as it does: a file cut short, Pixel Data not whole)."""
+    from types import SimpleNamespace
+
+    from ..dicomfile import read_file_info
+
+    info = read_file_info(file)
+    with open(file, "rb") as fp:
+        size = os.fstat(fp.fileno()).st_size
+        fp.seek(info.dataset_offset)
+        head = bytearray(fp.read(HEAD_BYTES))
+        fp.seek(max(info.dataset_offset, size - 8))
+        tail = fp.read(8)
+    sink = SimpleNamespace(  # what read_header needs of a received data set's sink
+        head=head, length=size - info.dataset_offset, tail=tail, path=file
+    )
+    return read_header(sink, info.transfer_syntax), info
 
 
 def read_header(sink: TempFileSink, transfer_syntax: str) -> RawHeader | Dataset:
