@@ -82,6 +82,13 @@ class Unsupported(Exception):
     """The fast path does not handle this data set: use pydicom."""
 
 
+class Malformed(Unsupported):
+    """The bytes walked do not form a data set (an element or item runs past the end, an
+    element header is cut short): where they are the whole data set, it is damaged (pydicom
+    may read such bytes without a word, a value short); where they are only its start,
+    the walk went past what was there."""
+
+
 class RawHeader:
     """The top-level elements of a little endian data set up to Pixel Data.
 
@@ -205,7 +212,7 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
     last = -1
     while pos < end:
         if end - pos < 8:
-            raise Unsupported(f"{end - pos} stray bytes at the end of the data set")
+            raise Malformed(f"{end - pos} stray bytes at the end of the data set")
         if implicit:
             group, element, length = header(buf, pos)
             vr = None
@@ -226,7 +233,7 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
                 raise Unsupported(f"unknown VR {raw_vr.decode('latin-1')!r}")
             if vr in _LONG_VRS:
                 if end - pos < 12:
-                    raise Unsupported("element header cut short")
+                    raise Malformed("element header cut short")
                 (length,) = unpack("<I", buf, pos + 8)
                 start = pos + 12
         if length == _UNDEFINED:
@@ -234,7 +241,7 @@ def _walk(buf: memoryview, pos: int, end: int, implicit: bool, mode: int):
                 raise Unsupported("undefined length outside a sequence")
             length = _sequence_length(buf, start, end, implicit)
         elif start + length > end:
-            raise Unsupported("element runs past the end of the data set")
+            raise Malformed("element runs past the end of the data set")
         elements[tag] = (vr, start, length)
         pos = start + length
     if mode == _DELIMITED:
@@ -256,7 +263,7 @@ def _walk_explicit(buf: memoryview, pos: int, end: int, mode: int):
     last = -1
     while pos < end:
         if end - pos < 8:
-            raise Unsupported(f"{end - pos} stray bytes at the end of the data set")
+            raise Malformed(f"{end - pos} stray bytes at the end of the data set")
         group, element, code, length = header(buf, pos)
         tag = group << 16 | element
         if tag >= 0x7FE00008:
@@ -273,7 +280,7 @@ def _walk_explicit(buf: memoryview, pos: int, end: int, mode: int):
         vr, is_long = kind
         if is_long:
             if end - pos < 12:
-                raise Unsupported("element header cut short")
+                raise Malformed("element header cut short")
             (length,) = length32(buf, pos + 8)
             start = pos + 12
         else:
@@ -283,7 +290,7 @@ def _walk_explicit(buf: memoryview, pos: int, end: int, mode: int):
                 raise Unsupported("undefined length outside a sequence")
             length = _sequence_length(buf, start, end, False)
         elif start + length > end:
-            raise Unsupported("element runs past the end of the data set")
+            raise Malformed("element runs past the end of the data set")
         elements[tag] = (vr, start, length)
         pos = start + length
     if mode == _DELIMITED:
@@ -326,7 +333,7 @@ def _items(buf: memoryview, start: int, length: int, implicit: bool):
         else:
             item_end = pos + 8 + item_length
             if item_end > end:
-                raise Unsupported("item runs past its sequence")
+                raise Malformed("item runs past its sequence")
             elements, _ = _walk(buf, pos + 8, item_end, implicit, _DEFINED)
             pos = item_end
         yield elements

@@ -40,6 +40,7 @@ from tests.storage_data import (
     meta,
     original,
     pixels,
+    save_file,
 )
 
 pytestmark = pytest.mark.interop
@@ -531,6 +532,42 @@ async def test_storescp_data_set_cut_short_in_pixel_data_is_not_stored(samples, 
     stored = listing(tmp_path)
     failed = rsp.status & 0xF000 in (0xA000, 0xC000)
     assert failed and stored == [], f"status {rsp.status:#06x}, stored {stored}"
+
+
+def without_pixels(path: Path, tmp_path: Path, overlay: int = 0) -> bytes:
+    """The data set of ``path`` without Pixel Data (a data set whose end is that of its
+    last header element), ``overlay`` bytes of Overlay Data last."""
+    ds = pydicom.dcmread(path)
+    for tag in [elem.tag for elem in ds if elem.tag >= 0x7FE00000]:  # trailing padding too
+        del ds[tag]
+    if overlay:
+        ds.add_new(0x60003000, "OW", bytes(overlay))
+    return dataset_bytes(save_file(ds, tmp_path / "no-pixels.dcm"))
+
+
+@pytest.mark.parametrize("overlay", [0, 100_000], ids=["in-memory", "past-the-head"])
+async def test_storescp_data_set_cut_short_in_its_last_element_is_not_stored(
+    samples, tmp_path, overlay
+):
+    """Without Pixel Data to measure, a data set cut inside its last element (pydicom reads
+    the value short without a word) is refused, and the stored copy of that SOP instance
+    stays whole: within the 64 KiB kept in memory, and past them (walked in the file)."""
+    ct = samples["ct"]
+    whole = without_pixels(ct.path, tmp_path, overlay)
+    out = tmp_path / "out"
+    out.mkdir()
+    # 16 KiB PDUs: the data set arrives in fragments, the head holds its first 64 KiB only
+    async with in_process_storescp("-od", str(out), "--max-pdu", "16384") as server:
+        await server.start("127.0.0.1", 0)
+        async with await connect_ct(server.port) as assoc:
+            ctx = assoc.context_for(CT_IMAGE_STORAGE)
+            rsp, _ = await assoc.request_one(ctx.context_id, store_rq(assoc, ct), whole)
+            assert rsp.status == 0x0000
+            rsp, _ = await assoc.request_one(ctx.context_id, store_rq(assoc, ct), whole[:-5])
+            assert 0xC000 <= rsp.status <= 0xCFFF, hex(rsp.status)
+            assert "cut short" in rsp.error_comment
+    assert listing(out) == [ct.stored_name]
+    assert dataset_bytes(out / ct.stored_name) == whole
 
 
 async def wait_until(condition, what: str, tries: int = 500) -> None:

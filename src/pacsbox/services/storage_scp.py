@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import itertools
+import mmap
 import os
 import struct
 import threading
@@ -30,7 +31,7 @@ from ..dicomfile import dataset_encoding, file_meta_bytes
 from ..dimse import CStoreRQ, CStoreRSP
 from ..log import log
 from ..net.association import LATER, Association, RequestHandler
-from ..rawheader import RawHeader, Unsupported
+from ..rawheader import Malformed, RawHeader, Unsupported
 from ..services.verification import VERIFICATION
 from ..sopclasses import modality_prefix, storage_sop_classes
 from ..syntaxes import DEFLATED
@@ -712,8 +713,9 @@ def read_stored_header(file: Path):
         fp.seek(max(info.dataset_offset, size - 8))
         tail = fp.read(8)
     sink = SimpleNamespace(  # what read_header needs of a received data set's sink
-        head=head, length=size - info.dataset_offset, tail=tail, path=file
-    )
+        head=head, length=size - info.dataset_offset, tail=tail, path=file,
+        meta_length=info.dataset_offset,
+    )  # fmt: skip
     return read_header(sink, info.transfer_syntax), info
 
 
@@ -728,8 +730,14 @@ def read_header(sink: TempFileSink, transfer_syntax: str) -> RawHeader | Dataset
     if transfer_syntax not in DEFLATED:
         implicit, little = dataset_encoding(transfer_syntax)
         if little:
-            with contextlib.suppress(Unsupported):
+            try:
                 raw = RawHeader(sink.head, implicit)
+            except Malformed as exc:
+                if len(sink.head) == sink.length:  # the whole data set, cut or garbled
+                    raise ValueError(f"cut short: {exc}") from None
+            except Unsupported:
+                pass
+            else:
                 if raw.pixel_data_at is not None:
                     _check_pixel_data(sink, raw.pixel_data_at, implicit, little)
                     return raw
@@ -747,7 +755,29 @@ def read_header(sink: TempFileSink, transfer_syntax: str) -> RawHeader | Dataset
             if not ds:
                 raise ValueError("no data element could be read")
             return ds
-    return _read_file(sink.path)
+    ds = _read_file(sink.path)
+    if transfer_syntax not in DEFLATED and little:  # pydicom may take a value cut short
+        problem = _cut_short(sink.path, sink.meta_length, implicit)
+        if problem is not None:
+            raise ValueError(f"cut short: {problem}")
+    return ds
+
+
+def _cut_short(path: Path, offset: int, implicit: bool) -> str | None:
+    """What makes the data set at ``offset`` of the file not whole, walked as RawHeader
+    walks it (mapped, not read: it may be large), or None."""
+    with open(path, "rb") as fp, mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return _malformed(mapped, offset, implicit)
+
+
+def _malformed(buffer, offset: int, implicit: bool) -> str | None:
+    try:
+        RawHeader(memoryview(buffer)[offset:], implicit)
+    except Malformed as exc:
+        return str(exc)
+    except Unsupported:
+        pass
+    return None
 
 
 _LONG_VRS = frozenset(
