@@ -117,6 +117,24 @@ def test_tutorial_movescu_ct_study(tmp_path, samples):
     assert got.PixelData == pydicom.dcmread(ct.path).PixelData
 
 
+def test_movescu_without_aem_moves_to_its_own_ae_title(tmp_path, samples):
+    """DCMTK's movescu names its calling AE title (-aet) as the move destination when -aem
+    is not given (whatever its help says): the same command works with pacsbox movescu."""
+    ct = samples["ct"]
+    out = tmp_path / "out"
+    out.mkdir()
+    with dcmtk_dcmqrscp(tmp_path, files=[ct.path]) as (server, acme1):
+        for tool in (peers.run_dcmtk, run_pacsbox):
+            cp = tool(
+                "movescu", "-S", "-aec", "ACME_STORE", "-aet", "ACME1", "--port", acme1,
+                "-od", f"{out}/", "localhost", server.port,
+                "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid(ct.path)}",
+            )  # fmt: skip
+            assert cp.returncode == 0, cp.stderr
+            assert list(received(out)) == [ct.stored_name], tool
+            (out / ct.stored_name).unlink()
+
+
 def test_tutorial_movescu_jpeg_lossless_with_xs_on_both_sides(tmp_path, samples):
     """dcmqrscp +xs -xs, movescu ... +xs: the JPEG lossless CT arrives as it is stored."""
     compressed = samples["ct_jpeg_lossless"]

@@ -37,8 +37,9 @@ def parser() -> RetrieveArgumentParser:
     p = RetrieveArgumentParser("movescu", "DICOM retrieve (C-MOVE) SCU")
     add_retrieve_options(p, aet="MOVESCU")
     g = p.add_argument_group("application entity titles")
-    g.add_argument("-aem", "--move", default="MOVESCU", metavar="AETITLE",
-                   help="set move destinat. AE title (default: MOVESCU)")  # fmt: skip
+    g.add_argument("-aem", "--move", default=None, metavar="AETITLE",
+                   help="set move destinat. AE title (default: my AE title, -aet; "
+                        "DCMTK's movescu does so too, though its help says MOVESCU)")  # fmt: skip
     g = p.add_argument_group("preferred network transfer syntaxes (incoming associations)")
     add_scp_syntax_options(g)
     g = p.add_argument_group("proposed transmission transfer syntaxes (outgoing associations)")
@@ -209,6 +210,9 @@ class Receiver:
 
 async def run(args) -> int:
     from ..syntaxes import SCU_PROPOSALS
+
+    if args.move is None:  # as DCMTK's movescu: the destination is the calling AE title
+        args.move = args.aetitle
 
     if args.listen_port is not None and not check_output_directory(args):
         return 1
