@@ -34,7 +34,8 @@ def test_tutorial_command_line_parses():
 
 def test_defaults_are_dcmtks():
     args = movescu.parser().parse_args(["host", "104"])
-    assert (args.aetitle, args.call, args.move) == ("MOVESCU", "ANY-SCP", "MOVESCU")
+    # no -aem: the move destination is the calling AE title (run sets it), as DCMTK's is
+    assert (args.aetitle, args.call, args.move) == ("MOVESCU", "ANY-SCP", None)
     assert args.model is Model.PATIENT_ROOT and args.listen_port is None
     args = getscu.parser().parse_args(["host", "104"])
     assert args.aetitle == "GETSCU" and args.prefer == "prefer-uncompr"
