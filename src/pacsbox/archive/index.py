@@ -8,7 +8,9 @@ The rules it keeps:
   patient than the study's (a corrected re-send, say), the study moves to that patient and a
   patient left without studies is removed.
 - Patient, study and series attributes are those of the latest instance indexed; an empty value
-  in a newer instance does not erase a stored one.
+  in a newer instance does not erase a stored one. Each study also keeps the patient's name,
+  birth date and sex as its own latest instance gives them: studies of one patients row (no
+  Patient ID) answer queries below PATIENT level each with their own.
 - A second instance with an indexed SOP Instance UID replaces the first (``on_duplicate``:
   "replace", the default), or leaves it ("keep"), or is refused ("refuse").
 
@@ -258,6 +260,9 @@ _SELECT_STUDY = select(
     studies.c.study_id,
     studies.c.description,
     studies.c.referring_physician,
+    studies.c.patient_name,
+    studies.c.patient_birth_date,
+    studies.c.patient_sex,
 ).where(studies.c.study_instance_uid == bindparam("uid"))
 _SELECT_SERIES = select(
     series.c.id,
@@ -279,6 +284,9 @@ _STUDY_ATTRIBUTES = (
     "study_id",
     "description",
     "referring_physician",
+    "patient_name",
+    "patient_birth_date",
+    "patient_sex",
 )
 _SERIES_ATTRIBUTES = (
     "modality",
@@ -311,6 +319,10 @@ def _study_row(v: HeaderValues) -> dict[str, Any]:
         "description": v.study_description,
         "referring_physician": v.referring_physician,
         "referring_physician_upper": v.referring_physician.upper(),
+        "patient_name": v.patient_name,
+        "patient_name_upper": v.patient_name.upper(),
+        "patient_birth_date": v.birth_date,
+        "patient_sex": v.sex,
     }
 
 

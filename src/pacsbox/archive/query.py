@@ -115,6 +115,14 @@ _COLUMNS: dict[int, _Column] = {
     0x00200013: _Column(IMAGE, instances.c.instance_number),
 }
 
+# Below PATIENT level the patient's attributes are the study's own (schema.studies, 0003):
+# studies that share a patients row (no Patient ID) each answer with their own.
+_STUDY_COPIES: dict[int, _Column] = {
+    0x00100010: _Column(STUDY, studies.c.patient_name, studies.c.patient_name_upper),
+    0x00100030: _Column(STUDY, studies.c.patient_birth_date),
+    0x00100040: _Column(STUDY, studies.c.patient_sex),
+}
+
 # Computed from the levels below (PS3.4 C.3.4): tag -> (level, name)
 _COMPUTED = {
     0x00201200: PATIENT,  # Number of Patient Related Studies
@@ -528,6 +536,8 @@ class Query:
         self._columns = {
             tag: c for tag, c in _COLUMNS.items() if _DEPTH[c.level] <= depth
         }  # fmt: skip
+        if self.level != PATIENT:
+            self._columns.update(_STUDY_COPIES)
         self._computed = {
             k.tag for k in self.keys if k.tag in _COMPUTED and _COMPUTED[k.tag] == self.level
         }

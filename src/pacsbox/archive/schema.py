@@ -90,6 +90,14 @@ studies = Table(
     _text("description"),
     _text("referring_physician"),
     _text("referring_physician_upper"),
+    # The patient as this study's latest instance names them (0003): a STUDY, SERIES or
+    # IMAGE level query matches and returns these, so that studies of one patient row (no
+    # Patient ID, which many anonymized studies share; a name corrected in one study) each
+    # answer with their own. The patients row serves PATIENT level queries.
+    _text("patient_name"),
+    _text("patient_name_upper"),
+    _text("patient_birth_date"),
+    _text("patient_sex"),
     Index(None, "study_date"),
     Index(None, "accession_number"),
     Index(None, "study_id"),
@@ -98,6 +106,7 @@ studies = Table(
         "referring_physician_upper",
         postgresql_ops={"referring_physician_upper": "text_pattern_ops"},
     ),
+    Index(None, "patient_name_upper", postgresql_ops={"patient_name_upper": "text_pattern_ops"}),
 )
 
 series = Table(
