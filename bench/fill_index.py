@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-GENERATOR_VERSION = 2  # bump when the rows written below change
+GENERATOR_VERSION = 3  # bump when the rows written below change
 CACHE_ENV = "PACSBOX_BENCH_CACHE"
 UID_ROOT = "1.2.826.0.1.3680043.8.498.7731"  # pydicom's root + a fixed branch for these rows
 CHUNK = 50_000  # rows per executemany
@@ -200,7 +200,8 @@ def generate(n_instances: int, n_studies: int, seed: int):
         institution = rng.choice(INSTITUTIONS)
         studies.append((s, study_uid(s), patient, when.strftime("%Y%m%d"), when.strftime("%H%M%S"),
                         f"A{seed % 100:02d}{s:08d}", str(s % 100000),
-                        rng.choice(DESCRIPTIONS[first]), "Wong^Kar", "WONG^KAR"))  # fmt: skip
+                        rng.choice(DESCRIPTIONS[first]), "Wong^Kar", "WONG^KAR",
+                        *patients[patient - 1][3:]))  # fmt: skip
         for k, modality in enumerate(modalities, start=1):
             series_id += 1
             uid = f"{UID_ROOT}.2.{s}.{k}"
@@ -261,7 +262,8 @@ COLUMNS = {
                  "birth_date", "sex"),
     "studies": ("id", "study_instance_uid", "patient_fk", "study_date", "study_time",
                 "accession_number", "study_id", "description", "referring_physician",
-                "referring_physician_upper"),
+                "referring_physician_upper", "patient_name", "patient_name_upper",
+                "patient_birth_date", "patient_sex"),
     "series": ("id", "series_instance_uid", "study_fk", "modality", "series_number",
                "description", "body_part", "series_date", "series_time"),
     "instances": ("id", "sop_instance_uid", "series_fk", "sop_class_uid", "instance_number",
