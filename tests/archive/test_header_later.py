@@ -184,3 +184,29 @@ def test_check_lists_rows_without_their_document_and_repair_writes_them(tmp_path
     found = find(index, QueryOptions("X"), "IMAGE", SeriesInstanceUID=series, Manufacturer="ACME")
     assert len(found) == 1  # from the index now, no locate needed
     index.close()
+
+
+async def test_a_data_set_without_study_or_series_uid_is_refused_as_not_matching(tmp_path):
+    """The index cannot place it: 0xA900 (the data set does not match its SOP class, whose
+    IOD requires them) naming what is missing, not 0xA700 (out of resources)."""
+    (tmp_path / "sent").mkdir()
+    ds = ct_dataset(new_uid(), new_uid(), new_uid())
+    del ds.StudyInstanceUID
+    save_file(ds, tmp_path / "sent" / "no-study.dcm")
+    index = Index.open(f"sqlite:///{tmp_path / 'index.sqlite'}")
+    (tmp_path / "out").mkdir()
+    scp = StorageSCP(tmp_path / "out", index=index)
+    server = Server(ServerConfig(policy=storage_policy((EXPLICIT_LE,)), handlers={CStoreRQ: scp}))
+    await server.start("127.0.0.1", 0)
+    infos, _ = scan(sorted((tmp_path / "sent").iterdir()))
+    rq = build_rq(calling_ae="SCU", called_ae="SCP", proposals=[(CT, [EXPLICIT_LE])])
+    async with server:
+        assoc = await Association.connect("127.0.0.1", server.port, rq)
+        async with contextlib.aclosing(store_files(assoc, infos)) as sending:
+            (result,) = [result async for result in sending]
+        await assoc.release()
+    scp.close()
+    index.close()
+    assert result.status == 0xA900
+    assert "no Study Instance UID" in (result.error or ""), result
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.stat().st_size] == []

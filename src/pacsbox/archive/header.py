@@ -26,7 +26,11 @@ _PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 
 
 class HeaderError(ValueError):
-    """The header lacks what the index needs to place the instance."""
+    """The header lacks what the index needs to place the instance: ``missing`` names it."""
+
+    def __init__(self, message: str, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,8 @@ def header_values(ds: Dataset | RawHeader) -> HeaderValues:
         raise HeaderError(
             f"the data set of SOP instance {values.sop_instance_uid or '(none)'} has no "
             f"{' and no '.join(missing)}, so the archive cannot place it in a study and series; "
-            "the sender must include them (PS3.4 C.6.1.1)"
+            "the sender must include them (PS3.4 C.6.1.1)",
+            tuple(missing),
         )
     return values
 

@@ -637,6 +637,12 @@ class _Landing:
         if isinstance(result, OSError):  # the rename failed: the row was rolled back
             return scp._not_written(sink, target, result)
         if isinstance(result, Exception):
+            from ..archive.header import HeaderError  # an index is there: archive is loaded
+
+            if isinstance(result, HeaderError):  # raised before the transaction: not placed
+                sink.discard()
+                log.error("Refusing %s: %s", target, result)
+                return DATASET_DOES_NOT_MATCH, f"no {', no '.join(result.missing)}"[:64]
             if not self.placed:
                 sink.discard()
             elif self.ours is not None:
