@@ -232,7 +232,7 @@ async def test_a_sender_that_aborts_before_its_answer_leaves_row_and_file_togeth
     for path in stored.values():
         assert (tmp_path / "out" / path).is_file()
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert set(errors) <= {"Association Aborted by the peer"}, caplog.text
+    assert errors == [], caplog.text  # the peer's abort is the peer's: a warning
 
 
 class FakeAssociation:

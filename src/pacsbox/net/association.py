@@ -416,7 +416,9 @@ class Association(asyncio.Protocol):
             self._error = AssociationAbortedError(
                 event.source, event.reason, during_negotiation=not self.established.done()
             )
-            log.error("Association Aborted by the peer")
+            # ours to report as a failure when we asked; a sender that gives up on a
+            # server (DCMTK's storescu after a file it cannot send) is the sender's to say
+            (log.error if self.requestor else log.warning)("Association Aborted by the peer")
             for line in describe_abort(event.source, event.reason).lines:
                 log.info(line)
         elif isinstance(event, ProviderAbort):
