@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLosslessSV1
 
 from pacsbox.cli import storescp as storescp_cli
@@ -730,6 +731,21 @@ def test_storescu_failure_status_gives_non_zero_exit(samples, tmp_path):
     assert entry["result"] == "failed"
     assert "Received Store Response (0xA700 Failure: Refused: out of resources" in cp.stderr
     assert "storescu: 1 of 1 file(s) sent: 1 failed" in cp.stderr
+
+
+def test_storescu_summary_tells_sent_from_not_sent_and_skipped(samples, tmp_path):
+    """+sd over a folder with a CT, a DICOMDIR (no storage SOP class: read, never sent) and
+    a text file (not DICOM): the summary counts each once, under what happened to it."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "ct.dcm").write_bytes(samples["ct"].path.read_bytes())
+    (folder / "DICOMDIR").write_bytes(Path(get_testdata_file("DICOMDIR")).read_bytes())
+    (folder / "README.txt").write_text("not DICOM\n")
+    port = peers.free_port()
+    with peers.PynetdicomSCP(port, supported=("storage",), storage_dir=tmp_path / "in"):
+        cp = run_pacsbox("storescu", "+sd", "127.0.0.1", port, folder)
+    summary = "storescu: 1 of 3 file(s) sent: 1 success; 1 could not be sent; 1 skipped (not DICOM)"
+    assert summary in cp.stderr, cp.stderr
 
 
 def test_storescu_refused_association_gives_non_zero_exit(samples, tmp_path):

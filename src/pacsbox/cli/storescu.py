@@ -161,10 +161,16 @@ def _progress(total: int):
 def _summary(results: list[StoreResult], args) -> None:
     if args.quiet:
         return
-    counts = Counter(r.category for r in results)
-    sent = sum(1 for r in results if r.status is not None)
-    parts = [f"{counts[c]} {c}" for c in ("success", "warning", "failed", "skipped") if counts[c]]
-    print(f"storescu: {sent} of {len(results)} file(s) sent: {', '.join(parts)}", file=sys.stderr)
+    answered = Counter(r.category for r in results if r.status is not None)
+    sent = sum(answered.values())
+    parts = [f"{answered[c]} {c}" for c in ("success", "warning", "failed") if answered[c]]
+    line = f"storescu: {sent} of {len(results)} file(s) sent: {', '.join(parts) or 'none'}"
+    not_sent = Counter(r.category for r in results if r.status is None)
+    if not_sent["failed"]:  # read, but not sent: no agreed context, cut short, cancelled
+        line += f"; {not_sent['failed']} could not be sent"
+    if not_sent["skipped"]:
+        line += f"; {not_sent['skipped']} skipped (not DICOM)"
+    print(line, file=sys.stderr)
     reasons = Counter(r.error.split("\n")[0] for r in results if not r.ok and r.error)
     for reason, n in reasons.most_common():
         print(f"  {n} x {reason}", file=sys.stderr)
