@@ -87,6 +87,20 @@ def test_serve_at_every_level(served):
     assert len(images) == 2
 
 
+def test_dcmtk_findscu_typing_utf8_without_a_character_set_finds_the_name(served):
+    """DCMTK's findscu sends what the terminal typed (UTF-8) with no Specific Character Set;
+    the archive (its names ISO_IR 100) reads such text as UTF-8 when it is that."""
+    for name in ("Müller*", "MÜLLER^HANS"):
+        cp = peers.run_dcmtk(
+            "findscu", "-v", "-S", "-aec", "PACSBOX", "localhost", served.port,
+            "-k", "QueryRetrieveLevel=STUDY", "-k", f"PatientName={name}",
+            "-k", "StudyInstanceUID",
+        )  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+        assert cp.stderr.count("Find Response: ") == 1, cp.stderr  # one match
+        assert STUDIES[2].uid in cp.stderr
+
+
 def test_serve_refuses_the_worklist_and_findscu_says_which_flag(served):
     cp = run_pacsbox("findscu", "-aec", "PACSBOX", "localhost", served.port, "-k", "PatientName")
     assert cp.returncode == 1

@@ -12,6 +12,8 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
+from pydicom.charset import convert_encodings
+
 from ..datasets import decode_dataset, encode_dataset
 from ..dimse import CFindRQ, CFindRSP
 from ..log import log
@@ -36,11 +38,52 @@ _BATCH = 64  # responses made per trip to the worker thread
 
 def decode_identifier(data: bytes | bytearray, transfer_syntax: str):
     """A request's identifier as a pydicom Dataset, every element converted now: a malformed
-    value fails here (status 0xC000), not in the middle of a query."""
+    value fails here (status 0xC000), not in the middle of a query.
+
+    Without a Specific Character Set only ASCII is allowed, but DCMTK's findscu sends what
+    the terminal typed (``-k PatientName=Müller*``, UTF-8 on nearly every terminal) with
+    none: text that is not ASCII and is valid UTF-8 is read as ISO_IR 192, as Orthanc reads
+    it by default; other bytes stay Latin-1, pydicom's fallback."""
     ds = decode_dataset(data, transfer_syntax)
+    if not ds.get("SpecificCharacterSet") and _utf8_text(ds):
+        log.info("The identifier has no Specific Character Set; its non-ASCII text is valid "
+                 "UTF-8: read as ISO_IR 192")  # fmt: skip
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        implicit, little = ds.original_encoding  # the raw values decode by what it was read
+        ds.set_original_encoding(implicit, little, convert_encodings("ISO_IR 192"))  # with
     for _ in ds.iterall():
         pass
     return ds
+
+
+_TEXT_VRS = frozenset(("PN", "LO", "SH", "LT", "ST", "UT", "UC"))
+
+
+def _utf8_text(ds) -> bool:
+    """Whether a top-level text element, still raw, holds non-ASCII bytes that are UTF-8
+    (and none holds bytes that are not)."""
+    from pydicom.datadict import dictionary_VR
+
+    found = False
+    for tag in list(ds.keys()):  # keys: the elements stay raw (iterating converts them)
+        raw = ds.get_item(tag)
+        value = getattr(raw, "value", None)
+        if raw is None or not isinstance(value, bytes):
+            continue
+        try:
+            vr = raw.VR or dictionary_VR(tag)  # implicit VR: the dictionary's
+        except KeyError:
+            continue
+        if vr not in _TEXT_VRS:
+            continue
+        if value.isascii():
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        found = True
+    return found
 
 
 # PS3.4 C.5.1.1.1: the C-FIND service class application information, byte by byte: relational
