@@ -173,6 +173,18 @@ def test_any_attribute_from_the_header_private_included(index):
     with index.engine.connect() as conn:
         found = list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn))
     assert len(found) == 3 and found[0][0x00091002].value == "CT01"
+    # a private creator asked for alone is returned as stored (never matched: the block
+    # numbers of an identifier need not be the stored ones)
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "IMAGE"
+    identifier.SeriesInstanceUID = SERIES_A1
+    identifier.add_new(0x00090010, "LO", "")
+    identifier.add_new(0x00430010, "LO", "SOMEONE ELSE")
+    with index.engine.connect() as conn:
+        found = list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn))
+    assert [(r[0x00090010].value, r[0x00430010].value) for r in found] == [
+        ("GEMS_IDEN_01", "GEMS_PARM_01")
+    ] * 3
 
 
 def test_sequence_matching(index):

@@ -230,7 +230,10 @@ def parse_identifier(
         if tag in _SPECIAL or tag & 0xFFFF == 0 or tag >> 16 in (0x0000, 0x0002):
             continue
         if tag >> 16 & 1 and tag & 0xFF00 == 0 and tag & 0xFF >= 0x10:
-            continue  # a private creator: it travels with its block, never matched
+            # a private creator: returned as stored, never matched (the identifier's block
+            # numbers need not be the stored ones); its block's elements bring it anyway
+            keys.append(_Key(tag, "LO", level, ""))
+            continue
         belongs = _LEVEL_OF.get(tag, level)
         if model is Model.STUDY_ROOT and belongs == PATIENT:
             belongs = STUDY  # Study Root: patient attributes are study attributes
