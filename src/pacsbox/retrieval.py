@@ -153,8 +153,8 @@ class ProgressFeed:
             return
         try:
             self.callback(progress)
-        except Exception as exc:
-            self.error = exc
+        except BaseException as exc:  # Ctrl-C in it too: raised out of the event loop, it
+            self.error = exc  # would stop the loop mid-retrieve (the sync client's: a hang)
             log.warning("on_progress raised %r: cancelling the retrieve", exc)
             self.cancel.set()
 

@@ -7,7 +7,9 @@
 
 An event loop runs in a background thread for the client's lifetime; each call waits for its
 result there. Callbacks (on_progress) run in that thread. Ctrl-C during a call stops it: the
-association is aborted and KeyboardInterrupt goes on.
+association is aborted and KeyboardInterrupt goes on. A KeyboardInterrupt (or SystemExit)
+raised by on_progress cancels the retrieve as any exception there does, and is raised again
+here once the retrieve has stopped, with what arrived as its ``retrieved`` attribute.
 """
 
 from __future__ import annotations
@@ -70,13 +72,13 @@ class Client:
         return self._call(self._async.find(identifier, **kwargs))
 
     def move(self, destination: str, identifier=None, **kwargs):
-        return self._call(self._async.move(destination, identifier, **kwargs))
+        return _interrupted(self._call(self._async.move(destination, identifier, **kwargs)))
 
     def get(self, identifier=None, **kwargs) -> Retrieved:
-        return self._call(self._async.get(identifier, **kwargs))
+        return _interrupted(self._call(self._async.get(identifier, **kwargs)))
 
     def retrieve(self, identifier=None, **kwargs) -> Retrieved:
-        return self._call(self._async.retrieve(identifier, **kwargs))
+        return _interrupted(self._call(self._async.retrieve(identifier, **kwargs)))
 
     def commit(self, *items, **kwargs):
         return self._call(self._async.commit(*items, **kwargs))
@@ -106,6 +108,16 @@ class Client:
         return (
             f"Client({self._async.host!r}, {self._async.port}, called_ae={self._async.called_ae!r})"
         )
+
+
+def _interrupted(result):
+    """``result``, or the KeyboardInterrupt / SystemExit its on_progress raised (which
+    cancelled it), raised in the caller's thread with ``result`` as its ``retrieved``."""
+    raised = getattr(result, "cancelled_by", None)
+    if isinstance(raised, BaseException) and not isinstance(raised, Exception):
+        raised.retrieved = result  # type: ignore[attr-defined]
+        raise raised
+    return result
 
 
 async def _make(host: str, port: int, options: dict[str, Any]) -> AsyncClient:

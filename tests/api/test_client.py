@@ -675,6 +675,35 @@ def test_cancel_midway_against_pacsbox_serve(tmp_path, method):
     assert 5 <= result.received < 60 and len(result.files) == result.received
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_ctrl_c_in_on_progress_cancels_and_is_raised_again(tmp_path, method):
+    """KeyboardInterrupt raised by on_progress (Ctrl-C while it runs) cancels the retrieve
+    as any exception there does, then goes on in the caller's thread, with what arrived;
+    the client's loop survives it (it had stopped, and the call never returned)."""
+    port, receive = peers.free_port(), peers.free_port()
+    config = tmp_path / "pacsbox.toml"
+    config.write_text(f'[peers.{US}]\nhost = "127.0.0.1"\nport = {receive}\n')
+    study, _ = make_study(tmp_path / "study", 40)
+
+    def on_progress(progress) -> None:
+        if progress.received >= 3:
+            raise KeyboardInterrupt
+
+    with pacsbox_server(port, "--config", config, "--pending-interval", "0",
+                        data=tmp_path / "data"):  # fmt: skip
+        cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, "+sd",
+                             tmp_path / "study")  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+        with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
+            with pytest.raises(KeyboardInterrupt) as raised:
+                client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out", method=method,
+                                port=receive, on_progress=on_progress)  # fmt: skip
+            assert client.echo() == 0  # the client goes on
+    result = raised.value.retrieved
+    assert result.cancelled and isinstance(result.cancelled_by, KeyboardInterrupt)
+    assert 3 <= result.received < 40 and len(result.files) == result.received
+
+
 def test_cancel_midway_against_dcmtk_dcmqrscp(tmp_path):
     from tests.interop.test_retrieve_scu import dcmtk_dcmqrscp
 
