@@ -414,9 +414,16 @@ async def request_commitment(
     except TimeoutError:
         from ..errors import PacsboxError
 
+        where = (
+            "on this association; many SCPs (Orthanc among them) send it on a new one: listen "
+            "for it (stgcmtscu +P PORT; commit(..., port=PORT) in the Python API)"
+            if wait_on_association
+            else "on a new association"
+        )
         raise PacsboxError(
-            f"no Storage Commitment report within {timeout} s; the SCP may send it later on "
-            "a new association: listen with --port and configure our AE title, host and port "
-            "on it"
+            f"no Storage Commitment report within {timeout} s {where}; the SCP must know our "
+            "AE title, host and port to connect to us (Orthanc: DicomModalities; pacsbox "
+            "serve: [peers.<AE>]), and may send it later than that (stgcmtscu --report-timeout, "
+            "commit(..., timeout=S))"
         ) from None
     return result
