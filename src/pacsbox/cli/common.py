@@ -22,6 +22,44 @@ class DcmtkArgumentParser(argparse.ArgumentParser):
         )
 
 
+class _NotHere(argparse.Action):
+    """A DCMTK option this tool does not have: its values are taken (not read as the
+    positional arguments), then the parser says so."""
+
+    def __init__(self, *args, hint: str = "", **kwargs) -> None:
+        self.hint = hint
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        tool, long = parser.prog.removeprefix("pacsbox "), self.option_strings[-1]
+        named = option_string if option_string == long else f"{option_string} ({long})"
+        parser.error(
+            f"{named} is an option of DCMTK's {tool} that {parser.prog} does not have{self.hint}"
+        )
+
+
+def add_dcmtk_only_options(
+    parser: argparse.ArgumentParser,
+    refused: list[tuple[tuple[str, ...], int, str]],
+    accepted: list[tuple[tuple[str, ...], str]] = (),  # type: ignore[assignment]
+) -> None:
+    """DCMTK options of this tool that pacsbox does not have: ``refused`` (flags, number of
+    values, a hint after the refusal) end the parse with a sentence naming the option, not
+    argparse's 'invalid int value' for the value it took for the port; ``accepted`` (flags,
+    why) are what pacsbox always does, taken and ignored. Flags the parser has are skipped."""
+    known = parser._option_string_actions
+    group = parser.add_argument_group("DCMTK options accepted and ignored")
+    for flags, why in accepted:
+        if not any(flag in known for flag in flags):
+            group.add_argument(*flags, action="store_true", dest=f"dcmtk_{flags[-1].strip('-+=')}",
+                               help=f"accepted: {why}")  # fmt: skip
+    for flags, nargs, hint in refused:
+        flags = tuple(flag for flag in flags if flag not in known)
+        if flags:
+            parser.add_argument(*flags, nargs=nargs, action=_NotHere, hint=hint,
+                                help=argparse.SUPPRESS)  # fmt: skip
+
+
 def add_general_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("general options")
     group.add_argument(

@@ -18,6 +18,7 @@ from ..services.verification import VerificationSCP
 from .common import (
     SCP_MAX_PDU,
     DcmtkArgumentParser,
+    add_dcmtk_only_options,
     add_general_options,
     pdu_size,
     run_tool,
@@ -83,7 +84,65 @@ def parser() -> DcmtkArgumentParser:
     g.add_argument(
         "--ignore", action="store_true", help="ignore store data, receive but do not store"
     )
+    add_dcmtk_only_options(p, _DCMTK_ONLY, _DCMTK_ALWAYS)
     return p
+
+
+_WRITES_AS_RECEIVED = (
+    "; pacsbox storescp writes each data set as it was received (DCMTK's +B), in its "
+    "transfer syntax"
+)
+_SCRIPT = "; in Python, pacsbox.StorageReceiver(folder, port=..., on_instance=f) calls f for each"
+# DCMTK storescp's options that pacsbox storescp does not have: (flags, values, hint)
+_DCMTK_ONLY = [
+    (("-xf", "--config-file"), 2, "; the transfer syntax options (+x...) choose what is accepted"),
+    (("-lc", "--log-config"), 1, "; use -v, -d or -ll"),
+    (("+v", "--verbose-pc"), 0, ""),
+    (("-ac", "--access-full"), 0, ""),
+    (("+ac", "--access-control"), 0, "; pacsbox serve's [peers] and dcmqrscp's AETable do"),
+    (("-id", "--inetd"), 0, ""),
+    (("--refuse",), 0, ""), (("--reject",), 0, ""),
+    (("--sleep-after",), 1, ""), (("--sleep-during",), 1, ""),
+    (("--abort-after",), 0, ""), (("--abort-during",), 0, ""),
+    (("-up", "--uid-padding"), 0, ""),
+    (("+tls", "--enable-tls"), 2, "; TLS is not supported (use a TLS proxy such as stunnel)"),
+    (("-B", "--normal"), 0, _WRITES_AS_RECEIVED),
+    (("-F", "--write-dataset"), 0, "; it writes DICOM files with their meta information"),
+    (("+te", "--write-xfer-little"), 0, _WRITES_AS_RECEIVED),
+    (("+tb", "--write-xfer-big"), 0, _WRITES_AS_RECEIVED),
+    (("+ti", "--write-xfer-implicit"), 0, _WRITES_AS_RECEIVED),
+    (("+td", "--write-xfer-deflated"), 0, _WRITES_AS_RECEIVED),
+    (("+u", "--enable-new-vr"), 0, _WRITES_AS_RECEIVED),
+    (("-u", "--disable-new-vr"), 0, _WRITES_AS_RECEIVED),
+    (("+g=", "--group-length-recalc"), 0, _WRITES_AS_RECEIVED),
+    (("+g", "--group-length-create"), 0, _WRITES_AS_RECEIVED),
+    (("-g", "--group-length-remove"), 0, _WRITES_AS_RECEIVED),
+    (("+e", "--length-explicit"), 0, _WRITES_AS_RECEIVED),
+    (("-e", "--length-undefined"), 0, _WRITES_AS_RECEIVED),
+    (("-p", "--padding-off"), 0, _WRITES_AS_RECEIVED),
+    (("+p", "--padding-create"), 2, _WRITES_AS_RECEIVED),
+    (("-uc", "--retain-un"), 0, _WRITES_AS_RECEIVED),
+    (("+uc", "--convert-un"), 0, _WRITES_AS_RECEIVED),
+    (("+cl", "--compression-level"), 1, _WRITES_AS_RECEIVED),
+    (("-ss", "--sort-conc-studies"), 1, "; -su PREFIX sorts by Study Instance UID"),
+    (("-sp", "--sort-on-patientname"), 0, "; -su PREFIX sorts by Study Instance UID"),
+    (("+uf", "--unique-filenames"), 0, "; files are named <modality>.<SOP Instance UID>"),
+    (("-tn", "--timenames"), 0, "; files are named <modality>.<SOP Instance UID>"),
+    (("-fe", "--filename-extension"), 1, "; files are named <modality>.<SOP Instance UID>"),
+    (("-xcr", "--exec-on-reception"), 1, _SCRIPT),
+    (("-xcs", "--exec-on-eostudy"), 1, _SCRIPT),
+    (("-rns", "--rename-on-eostudy"), 0, ""),
+    (("-tos", "--eostudy-timeout"), 1, ""),
+    (("-xs", "--exec-sync"), 0, _SCRIPT),
+]  # fmt: skip
+# ... and those that are what it always does
+_DCMTK_ALWAYS = [
+    (("-dhl", "--disable-host-lookup"), "pacsbox never looks up the peer's host name"),
+    (("+B", "--bit-preserving"), "data sets are always written as received"),
+    (("+t=", "--write-xfer-same"), "data sets are always written in the received syntax"),
+    (("+F", "--write-file"), "data sets are always written as DICOM files"),
+    (("-uf", "--default-filenames"), "files are named <modality>.<SOP Instance UID>"),
+]
 
 
 def server_config(args) -> ServerConfig:
