@@ -306,6 +306,14 @@ def test_movescu_and_getscu_with_orthanc(tmp_path, samples, study):
         )
         assert cp.returncode == 1
         assert "'NOBODY'" in cp.stderr and "DicomModalities" in cp.stderr, cp.stderr
+        # and so it answers a study it does not hold: the message says that may be why
+        cp = run_pacsbox(
+            "movescu", *common, "-aem", "ACME1", "--port", recv, "--bind", "127.0.0.1",
+            "-od", moved, "127.0.0.1", orthanc.dicom_port,
+            "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID=9.9.9",
+        )  # fmt: skip
+        assert cp.returncode == 1
+        assert "0xC000" in cp.stderr and "hold nothing that matches" in cp.stderr, cp.stderr
         # and an AE Orthanc does not know may not retrieve at all: it aborts
         cp = run_pacsbox(
             "getscu", "-S", "-aec", "ORTHANC", "-aet", "STRANGER", "-od", got,

@@ -218,7 +218,8 @@ def _identifier_problem(result: RetrieveResult, ctx: _Context) -> str:
     if ctx.service == "move" and 0xC000 <= result.status <= 0xCFFF:
         # Orthanc 1.10 answers an unknown move destination with 0xC000, not 0xA801
         text += (
-            f" Some PACS (Orthanc) also answer so when they do not know the move destination "
+            " Some PACS (Orthanc) also answer so when they hold nothing that matches (a C-FIND "
+            "with the same keys tells), or when they do not know the move destination "
             f"'{ctx.destination}': configure AE '{ctx.destination}' with host and port on the "
             "PACS (Orthanc: DicomModalities) or pass one it knows with -aem."
         )
