@@ -648,29 +648,36 @@ def test_the_readme_receiver_runs(tmp_path):
     assert (tmp_path / samples["ct"].stored_name).is_file()
 
 
-@pytest.mark.parametrize("method", ["get", "move"])
-def test_cancel_midway_against_pacsbox_serve(tmp_path, method):
-    """A real archive (pending responses after every sub-operation) and a 60-instance study:
-    the token is set after the 5th instance; the retrieve ends Cancelled with what arrived."""
+@contextlib.contextmanager
+def serving_a_study(tmp_path: Path, count: int):
+    """pacsbox serve holding a study of ``count`` instances (pending responses after every
+    sub-operation; US's receiver known at a port of its own): (client, study UID, port)."""
     port, receive = peers.free_port(), peers.free_port()
     config = tmp_path / "pacsbox.toml"
     config.write_text(f'[peers.{US}]\nhost = "127.0.0.1"\nport = {receive}\n')
-    study, _ = make_study(tmp_path / "study", 60)
-    token = pacsbox.CancelToken()
-
-    def on_progress(progress) -> None:
-        if progress.received >= 5:
-            token.cancel()
-
+    study, _ = make_study(tmp_path / "study", count)
     with pacsbox_server(port, "--config", config, "--pending-interval", "0",
                         data=tmp_path / "data"):  # fmt: skip
         cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, "+sd",
                              tmp_path / "study")  # fmt: skip
         assert cp.returncode == 0, cp.stderr
         with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
-            result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out",
-                                     method=method, port=receive, on_progress=on_progress,
-                                     cancel=token)  # fmt: skip
+            yield client, study, receive
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_cancel_midway_against_pacsbox_serve(tmp_path, method):
+    """A real archive (pending responses after every sub-operation) and a 60-instance study:
+    the token is set after the 5th instance; the retrieve ends Cancelled with what arrived."""
+    token = pacsbox.CancelToken()
+
+    def on_progress(progress) -> None:
+        if progress.received >= 5:
+            token.cancel()
+
+    with serving_a_study(tmp_path, 60) as (client, study, receive):
+        result = client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out", method=method,
+                                 port=receive, on_progress=on_progress, cancel=token)  # fmt: skip
     assert result.cancelled and result.result.status == 0xFE00, result.summary()
     assert 5 <= result.received < 60 and len(result.files) == result.received
 
@@ -680,25 +687,16 @@ def test_ctrl_c_in_on_progress_cancels_and_is_raised_again(tmp_path, method):
     """KeyboardInterrupt raised by on_progress (Ctrl-C while it runs) cancels the retrieve
     as any exception there does, then goes on in the caller's thread, with what arrived;
     the client's loop survives it (it had stopped, and the call never returned)."""
-    port, receive = peers.free_port(), peers.free_port()
-    config = tmp_path / "pacsbox.toml"
-    config.write_text(f'[peers.{US}]\nhost = "127.0.0.1"\nport = {receive}\n')
-    study, _ = make_study(tmp_path / "study", 40)
 
     def on_progress(progress) -> None:
         if progress.received >= 3:
             raise KeyboardInterrupt
 
-    with pacsbox_server(port, "--config", config, "--pending-interval", "0",
-                        data=tmp_path / "data"):  # fmt: skip
-        cp = peers.run_dcmtk("storescu", "-aec", "PACSBOX", "127.0.0.1", port, "+sd",
-                             tmp_path / "study")  # fmt: skip
-        assert cp.returncode == 0, cp.stderr
-        with pacsbox.connect("127.0.0.1", port, called_ae="PACSBOX", calling_ae=US) as client:
-            with pytest.raises(KeyboardInterrupt) as raised:
-                client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out", method=method,
-                                port=receive, on_progress=on_progress)  # fmt: skip
-            assert client.echo() == 0  # the client goes on
+    with serving_a_study(tmp_path, 40) as (client, study, receive):
+        with pytest.raises(KeyboardInterrupt) as raised:
+            client.retrieve(StudyInstanceUID=study, dest=tmp_path / "out", method=method,
+                            port=receive, on_progress=on_progress)  # fmt: skip
+        assert client.echo() == 0  # the client goes on
     result = raised.value.retrieved
     assert result.cancelled and isinstance(result.cancelled_by, KeyboardInterrupt)
     assert 3 <= result.received < 40 and len(result.files) == result.received
