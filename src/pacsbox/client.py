@@ -691,10 +691,36 @@ def _identifier(keys: dict[str, Any], level: str, return_keys: Iterable[str]) ->
     gets a "did you mean")."""
     from .query_keys import build_identifier
 
+    _no_misspelt_arguments(keys)
     texts = [f"QueryRetrieveLevel={level}"]
     texts += [f"{name}={_value_text(value)}" for name, value in keys.items()]
     texts += [f"{name}=" for name in return_keys if name not in keys]
     return build_identifier(texts)
+
+
+# The keyword arguments of find, move, get and retrieve that are not identifier keys
+_ARGUMENTS = (
+    "identifier", "model", "level", "as_dict", "return_keys", "destination", "on_progress",
+    "cancel", "dest", "method", "port", "settle_timeout",
+)  # fmt: skip
+
+
+def _no_misspelt_arguments(keys: dict[str, Any]) -> None:
+    """A keyword argument that is no DICOM keyword but nearly one of the method's own
+    (dset=, on_progess=) is a typo: say so, not 'not a DICOM keyword'."""
+    import difflib
+
+    from pydicom.datadict import tag_for_keyword
+
+    for name in keys:
+        if tag_for_keyword(name) is not None:
+            continue
+        close = difflib.get_close_matches(name, _ARGUMENTS, n=1, cutoff=0.75)
+        if close:
+            raise TypeError(
+                f"unexpected keyword argument {name!r}: did you mean {close[0]}=? (the other "
+                "keyword arguments are identifier keys, DICOM keywords such as PatientID=)"
+            )
 
 
 def _write_dataset(ds: Dataset, path: Path) -> Path:

@@ -729,3 +729,16 @@ def test_commit_with_the_report_on_a_new_association(pacs):
         assert client.echo() == 0  # the released association is replaced on the next call
     assert same.same_association and not anew.same_association
     assert sorted(u for _, u in anew.committed) == sorted(uids) and not anew.failed
+
+
+def test_a_misspelt_argument_is_said_as_such_not_as_a_dicom_keyword():
+    from pacsbox.client import _identifier
+    from pacsbox.query_keys import QueryKeyError
+
+    with pytest.raises(TypeError, match=r"'dset': did you mean dest=\?"):
+        _identifier({"StudyInstanceUID": "1.2", "dset": "out"}, "STUDY", ())
+    with pytest.raises(TypeError, match="did you mean on_progress="):
+        _identifier({"on_progess": print}, "STUDY", ())
+    with pytest.raises(QueryKeyError, match="did you mean PatientName"):  # a DICOM keyword's typo
+        _identifier({"PatientNme": "DOE*"}, "STUDY", ())
+    assert _identifier({"PatientName": "DOE*"}, "STUDY", ()).PatientName == "DOE*"
