@@ -538,6 +538,13 @@ class AsyncClient:
                 retrieved.error = exc
             result = retrieved.result
             expected = 0 if result is None else (result.completed or 0) + (result.warning or 0)
+            if (
+                expected == 0
+                and result is not None
+                and result.status == 0
+                and not (progress.instances or event.is_set())
+            ):
+                await self._first_after_success(receiver, min(settle, EMPTY_SUCCESS_GRACE))
             arrived = await receiver.settle(expected, settle)
             finished(retrieved, progress, event)
             if not arrived and not retrieved.cancelled and result is not None:
@@ -554,6 +561,20 @@ class AsyncClient:
         finally:
             await receiver.astop()
         return retrieved
+
+    async def _first_after_success(self, receiver: StorageReceiver, grace: float) -> None:
+        """Success with no instance counted and none arrived: a PACS with nothing to send,
+        or one that answers before it sends (not valid DICOM; some do): ``grace`` seconds
+        for a first one, then the associations it opened until they end."""
+        log.info("The PACS '%s' answered Success counting no instance sent, and none arrived: "
+                 "waiting %.1f s for instances sent after the answer (some PACS do)",
+                 self.called_ae, grace)  # fmt: skip
+        if await receiver.settle(1, grace):
+            log.warning(
+                "The PACS '%s' sent %d instance(s) after its final Success, which counted none "
+                "(a PACS quirk: not valid DICOM); all received", self.called_ae,
+                len(receiver.received),
+            )  # fmt: skip
 
     def _receiver_hint(self, receiver: StorageReceiver, exc: RetrieveError) -> str:
         if exc.status == 0xA801 or exc.status == 0xA702 or 0xC000 <= exc.status <= 0xCFFF:
@@ -697,6 +718,10 @@ def _identifier(keys: dict[str, Any], level: str, return_keys: Iterable[str]) ->
     texts += [f"{name}=" for name in return_keys if name not in keys]
     return build_identifier(texts)
 
+
+# How long a C-MOVE answered Success with no instance counted waits for a first one that a
+# PACS may send after its answer (the client's settle_timeout if shorter)
+EMPTY_SUCCESS_GRACE = 3.0
 
 # The keyword arguments of find, move, get and retrieve that are not identifier keys
 _ARGUMENTS = (

@@ -360,12 +360,13 @@ class SuccessFirst(RequestHandler):
     """C-MOVE: the final Success first, then the C-STOREs, each on an association of its own,
     all at once (two PACS quirks in one)."""
 
-    def __init__(self, port: int, count: int) -> None:
+    def __init__(self, port: int, count: int, counted: bool = True) -> None:
         self.port, self.datasets = port, [ct_dataset() for _ in range(count)]
+        self.completed = count if counted else 0  # a PACS that counts none it will send
         self.tasks: set[asyncio.Task] = set()
 
     async def handle(self, assoc, context, request, dataset) -> None:
-        await assoc.send(context.context_id, response(request, 0, (0, len(self.datasets), 0, 0)))
+        await assoc.send(context.context_id, response(request, 0, (0, self.completed, 0, 0)))
         await asyncio.sleep(0.2)  # the client has its final response well before the data
 
         async def later() -> None:
@@ -442,6 +443,26 @@ async def test_success_before_the_c_stores_over_several_associations(tmp_path):
     assert result.method == "move" and "C-GET" in result.fallback
     assert names(result.files) == sorted(f"CT.{ds.SOPInstanceUID}" for ds in handler.datasets)
     assert [p.received for p in seen] == [1, 2, 3]
+
+
+async def test_success_counting_none_before_the_c_stores(tmp_path):
+    """The quirk the second seed names: Success at once, then the instances on another
+    association, and here with no instance counted in that Success."""
+    receive = peers.free_port()
+    handler = SuccessFirst(receive, 3, counted=False)
+    async with await misbehaving(handler) as server, client_for(server, receive) as client:
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move")
+    assert names(result.files) == sorted(f"CT.{ds.SOPInstanceUID}" for ds in handler.datasets)
+
+
+async def test_a_pacs_with_nothing_to_send_ends_after_the_grace(tmp_path):
+    receive = peers.free_port()
+    async with (
+        await misbehaving(FinalStatus(0x0000)) as server,
+        client_for(server, receive, settle_timeout=0.2) as client,
+    ):
+        result = await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="move")
+    assert result.received == 0 and result.result.status == 0
 
 
 async def test_instances_that_never_come_raise_after_the_settle_timeout(tmp_path):
