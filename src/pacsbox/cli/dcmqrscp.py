@@ -58,8 +58,11 @@ def parser() -> DcmtkArgumentParser:
         help="use configuration file f (default: dcmqrscp.cfg)",
     )
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
-    p.add_argument("-s", "--single-process", "--fork", action="store_true", dest="process_model",
-                   help="accepted for compatibility: associations are always served concurrently")  # fmt: skip
+    p.add_argument("-s", "--single-process", action="store_true", dest="process_model",
+                   help="accepted: one process serves every association, concurrently")  # fmt: skip
+    p.add_argument("--fork", action="store_true", dest="process_model",
+                   help="accepted: associations are served concurrently without a process "
+                        "each (pacsbox serve --workers N runs N processes)")  # fmt: skip
     p.add_argument(
         "-ta",
         "--acse-timeout",
