@@ -723,24 +723,26 @@ def _identifier(keys: dict[str, Any], level: str, return_keys: Iterable[str]) ->
 # PACS may send after its answer (the client's settle_timeout if shorter)
 EMPTY_SUCCESS_GRACE = 3.0
 
-# The keyword arguments of find, move, get and retrieve that are not identifier keys
-_ARGUMENTS = (
-    "identifier", "model", "level", "as_dict", "return_keys", "destination", "on_progress",
-    "cancel", "dest", "method", "port", "settle_timeout",
-)  # fmt: skip
-
 
 def _no_misspelt_arguments(keys: dict[str, Any]) -> None:
     """A keyword argument that is no DICOM keyword but nearly one of the method's own
     (dset=, on_progess=) is a typo: say so, not 'not a DICOM keyword'."""
     import difflib
+    import inspect
 
     from pydicom.datadict import tag_for_keyword
 
-    for name in keys:
-        if tag_for_keyword(name) is not None:
-            continue
-        close = difflib.get_close_matches(name, _ARGUMENTS, n=1, cutoff=0.75)
+    unknown = [name for name in keys if tag_for_keyword(name) is None]
+    if not unknown:
+        return
+    arguments = {  # the methods' own, read off their signatures (they take **keys too)
+        name
+        for method in (AsyncClient.find, AsyncClient.move, AsyncClient.retrieve)
+        for name, parameter in inspect.signature(method).parameters.items()
+        if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
+    }
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(arguments), n=1, cutoff=0.75)
         if close:
             raise TypeError(
                 f"unexpected keyword argument {name!r}: did you mean {close[0]}=? (the other "

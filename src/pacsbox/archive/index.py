@@ -752,10 +752,7 @@ class Index:
                             "(%s); queries read them from the files until `pacsbox check "
                             "--repair` writes them", len(params), exc)  # fmt: skip
                 return 0
-            if self._checkpointer is not None:
-                self._checkpointer.committed(len(params))
-                if self._checkpointer.due:
-                    self._checkpointer.catch_up(conn)
+            self._driver_committed(conn, len(params))
         return written
 
     def add_all(self, adds: list[NewInstance]) -> list[AddResult | Exception]:
@@ -866,6 +863,14 @@ class Index:
             }
         return results
 
+    def _driver_committed(self, conn: Connection, rows: int) -> None:
+        """After a transaction said straight to the driver: what the engine's "commit" event
+        does for SQLAlchemy's, the checkpointer told of ``rows`` rows."""
+        if self._checkpointer is not None:
+            self._checkpointer.committed(rows)
+            if self._checkpointer.due:
+                self._checkpointer.catch_up(conn)
+
     def _add_placed(
         self, entries: list[_Entry], later: list | None = None
     ) -> list[AddResult] | None:
@@ -931,10 +936,7 @@ class Index:
                     for row_id, (v, *_), header in zip(ids, entries, later, strict=True)
                     if header is not None
                 ]
-            if self._checkpointer is not None:
-                self._checkpointer.committed(len(entries))  # as the engine's "commit" event
-                if self._checkpointer.due:
-                    self._checkpointer.catch_up(conn)
+            self._driver_committed(conn, len(entries))
         return [
             AddResult(AddOutcome.ADDED, v.sop_instance_uid, row["path"]) for v, row, _, _ in entries
         ]
