@@ -15,6 +15,7 @@ import itertools
 import mmap
 import os
 import struct
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from logging import INFO
 from pathlib import Path
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -180,15 +182,66 @@ class TempFileSink:
         else:
             self._close_fd()
 
-    def commit(self, target: str) -> None:
+    def commit(self, target: str) -> bool:
+        """Rename the file to ``target`` (atomic: a reader sees no file or the whole one);
+        whether no file was there (False: it replaced one)."""
         self.close()
-        os.replace(self.path, target)  # atomic: a reader sees no file or the whole one
+        return rename_over(self.path, target)
 
     def discard(self) -> None:
         self._meta = b""  # nothing more is written
         with contextlib.suppress(OSError):
             self._close_fd()
         _unlink(self.path)
+
+
+# renameat2(2) with RENAME_NOREPLACE: (the C function, ctypes.get_errno) once looked up, or
+# False where there is none (not Linux, a C library older than glibc 2.28) or the file
+# system refused the flag.
+_noreplace: Any = None
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def rename_over(source: str, target: str) -> bool:
+    """``os.replace(source, target)``, and whether no file was at ``target`` before.
+
+    On Linux one system call tells both (renameat2 with RENAME_NOREPLACE, then a replacing
+    rename only when a file is there), not a stat and a rename: this is on every C-STORE's
+    path. Elsewhere, a stat first."""
+    global _noreplace
+    noreplace = _noreplace if _noreplace is not None else _find_noreplace()
+    if noreplace:
+        renameat2, get_errno = noreplace
+        if renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target),
+                     _RENAME_NOREPLACE) == 0:  # fmt: skip
+            return True
+        code = get_errno()
+        if code == errno.EEXIST:
+            os.replace(source, target)
+            return False
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), source, None, target)
+        _noreplace = False  # this file system does not take the flag: a stat from now on
+    existed = os.path.lexists(target)
+    os.replace(source, target)
+    return not existed
+
+
+def _find_noreplace():
+    global _noreplace
+    _noreplace = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+        except (OSError, AttributeError):
+            return False
+        renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                              ctypes.c_uint)  # fmt: skip
+        renameat2.restype = ctypes.c_int
+        _noreplace = (renameat2, ctypes.get_errno)
+    return _noreplace
 
 
 def _unlink(path: str | os.PathLike) -> None:
@@ -511,13 +564,15 @@ class StorageSCP(RequestHandler):
             uid + tail if len(uid + tail) <= 64 else "SOP instance" + tail
         )
 
-    def _place(self, sink: TempFileSink, directory: str, target: str) -> None:
-        """Rename the complete temp file to ``target`` (raises OSError)."""
+    def _place(self, sink: TempFileSink, directory: str, target: str) -> bool:
+        """Rename the complete temp file to ``target`` (raises OSError); whether no file was
+        there."""
         if directory not in self._directories:
             os.makedirs(directory, exist_ok=True)
             self._directories.add(directory)
-        sink.commit(target)
+        first = sink.commit(target)
         log.info("storing DICOM file: %s", target)
+        return first
 
     def _not_written(self, sink, target: str, exc: OSError) -> Verdict:
         sink.discard()
@@ -626,8 +681,7 @@ class _Landing:
     def place(self) -> None:
         """Inside the transaction, holding the row: the file goes into place."""
         if not self.placed:  # a retried transaction: the file is in place already
-            first = not os.path.exists(self.target)
-            self.scp._place(self.sink, self.directory, self.target)
+            first = self.scp._place(self.sink, self.directory, self.target)
             self.placed = True
             self.ours = self.sink.identity if first else None
 
