@@ -114,10 +114,12 @@ def test_reader_splits_a_stream_at_any_boundary():
 @given(
     cuts=st.lists(st.integers(0, 400), max_size=6),
     kinds=st.lists(st.sampled_from([bytes, bytearray, memoryview]), min_size=7, max_size=7),
+    reads=st.lists(st.booleans(), min_size=7, max_size=7),
 )
-def test_reader_pdus_stay_intact_whatever_the_chunks_and_their_types(cuts, kinds):
+def test_reader_pdus_stay_intact_whatever_the_chunks_and_their_types(cuts, kinds, reads):
     """Fed as recv returns them (bytes, kept without a copy) or as buffers the caller will
-    reuse (copied): every PDU handed out keeps its bytes after later feeds."""
+    reuse (copied), read after each feed or not: every PDU handed out keeps its bytes after
+    later feeds, and they come in order."""
     pdus = [PDataTF([PDV(1, False, i % 2 == 0, bytes([i]) * (20 + 30 * i))]) for i in range(5)]
     stream = b"".join(encode_pdu(p) for p in pdus)
     bounds = [0, *sorted(min(c, len(stream)) for c in cuts), len(stream)]
@@ -127,10 +129,40 @@ def test_reader_pdus_stay_intact_whatever_the_chunks_and_their_types(cuts, kinds
         reader.feed(chunk)
         if isinstance(chunk, bytearray):
             chunk[:] = b"\xee" * len(chunk)  # the caller reuses its buffer
+        while reads[len(raws) % 7] and (item := reader.next_raw()) is not None:
+            raws.append(item[1])
+    while (item := reader.next_raw()) is not None:
+        raws.append(item[1])
+    assert [decode_pdu(raw) for raw in raws] == pdus
+    assert reader.buffered == 0
+
+
+def test_a_pdu_across_two_recvs_is_copied_alone_and_the_rest_stay_views():
+    """recv's chunks rarely end on a PDU boundary (256 KB reads of 16 KB PDUs): the PDU that
+    straddles two of them is joined alone, the later ones are views of the chunk they came
+    in, not copied (a 512 KB data set was copied twice more, in and out of a bytearray)."""
+    pdus = [PDataTF([PDV(1, False, False, bytes([i]) * 1000)]) for i in range(6)]
+    stream = b"".join(encode_pdu(p) for p in pdus)
+    cut = len(stream) // 2 + 7  # inside the fourth PDU, past its header
+    first, second = stream[:cut], stream[cut:]
+    reader, raws = PDUReader(), []
+    for chunk in (first, second, first[:3]):
+        reader.feed(chunk)
         while (item := reader.next_raw()) is not None:
             raws.append(item[1])
     assert [decode_pdu(raw) for raw in raws] == pdus
-    assert reader.buffered == 0
+    assert [raw.obj is first for raw in raws] == [True] * 3 + [False] * 3
+    assert [raw.obj is second for raw in raws] == [False] * 4 + [True] * 2
+    assert reader.buffered == 3
+
+
+def test_reader_fed_twice_before_reading_keeps_the_order():
+    pdus = [PDataTF([PDV(1, False, False, bytes([i]) * 100)]) for i in range(3)]
+    stream = b"".join(encode_pdu(p) for p in pdus)
+    reader = PDUReader()
+    for start, end in ((0, 50), (50, 150), (150, 200), (200, len(stream))):
+        reader.feed(stream[start:end])  # the second feed joins a PDU; the third comes unread
+    assert list(reader.pdus()) == pdus and reader.buffered == 0
 
 
 def test_reader_refuses_oversize_pdata_before_buffering_it():

@@ -646,16 +646,31 @@ class PDUReader:
 
     def __init__(self, max_pdu_length: int = 0) -> None:
         # What is buffered: the bytes object a recv returned, as it is, while nothing else
-        # is (PDUs are then views of it: bytes never change), else a bytearray.
+        # is (PDUs are then views of it: bytes never change), else a bytearray; or a PDU
+        # that straddled two recvs, joined alone, with the later recv's bytes in _next.
         self._buffer: bytes | bytearray = b""
         self._pos = 0
+        self._next: bytes | None = None  # what follows _buffer, from _next_pos on
+        self._next_pos = 0
         self.max_pdu_length = max_pdu_length  # 0 = unlimited (P-DATA-TF)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if self._next is not None:  # fed again before all was read: one buffer again
+            self._buffer = bytearray(memoryview(self._buffer)[self._pos :])
+            self._buffer += memoryview(self._next)[self._next_pos :]
+            self._pos, self._next = 0, None
         buf, pos = self._buffer, self._pos
-        if pos == len(buf) and type(data) is bytes:
-            self._buffer, self._pos = data, 0  # the usual case: no copy
-            return
+        left = len(buf) - pos
+        if type(data) is bytes:
+            if not left:
+                self._buffer, self._pos = data, 0  # the usual case: no copy
+                return
+            if left >= 6:  # a PDU straddles the two recvs: copy it alone, not all that came
+                need = 6 + _HEADER.unpack_from(buf, pos)[1] - left
+                if 0 < need <= len(data):
+                    self._buffer = b"".join((memoryview(buf)[pos:], memoryview(data)[:need]))
+                    self._pos, self._next, self._next_pos = 0, data, need
+                    return
         if type(buf) is bytes:  # views of it may be out there: the rest goes to a new buffer
             self._buffer = bytearray(memoryview(buf)[pos:])
         elif pos:
@@ -665,11 +680,15 @@ class PDUReader:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) - self._pos
+        pending = len(self._next) - self._next_pos if self._next is not None else 0
+        return len(self._buffer) - self._pos + pending
 
     def next_raw(self) -> tuple[int, memoryview] | None:
         """The next complete PDU as (type, whole PDU bytes), or None if more bytes are needed."""
         buf, pos = self._buffer, self._pos
+        if pos == len(buf) and self._next is not None:  # past a joined PDU: the recv after it
+            buf, pos = self._buffer, self._pos = self._next, self._next_pos
+            self._next = None
         if len(buf) - pos < 6:
             return None
         pdu_type, length = _HEADER.unpack_from(buf, pos)
@@ -688,7 +707,7 @@ class PDUReader:
         end = pos + 6 + length
         if len(buf) < end:
             return None
-        if type(buf) is bytes:  # a view of what recv returned: no copy
+        if type(buf) is bytes:  # a view of what recv returned (or of a joined PDU): no copy
             raw = memoryview(buf)[pos:end]
         elif pos == 0 and end == len(buf):  # the buffer is exactly this PDU; hand it over
             raw = memoryview(buf)
