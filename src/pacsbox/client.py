@@ -402,6 +402,9 @@ class AsyncClient:
             raise ValueError(f"method is {method!r}; use one of {', '.join(METHODS)}")
         identifier, model_ = self._retrieve_identifier(identifier, model, level, keys)
         directory = None if dest is None else Path(dest)
+        if cancel is not None and cancel.cancelled:  # nothing asked, nothing to cancel
+            log.info("The retrieve was cancelled before it started: nothing was asked")
+            return Retrieved("move" if method == "move" else "get", directory, cancelled=True)
         event = asyncio.Event()
         progress = ProgressFeed(on_progress, event)
         settle = self.settle_timeout if settle_timeout is None else settle_timeout

@@ -558,6 +558,20 @@ async def test_a_pacs_that_ignores_c_cancel_is_aborted_after_cancel_timeout(tmp_
     assert result.received == 1 and "did not answer our C-CANCEL" in str(result.error)
 
 
+@pytest.mark.parametrize("method", ["auto", "get", "move"])
+def test_a_token_cancelled_before_the_retrieve_asks_nothing(tmp_path, method):
+    """Nothing listens at the port: a retrieve that connected would fail; a cancelled token
+    returns at once, cancelled, with nothing received."""
+    token = pacsbox.CancelToken()
+    token.cancel()
+    with pacsbox.connect("127.0.0.1", peers.free_port(), called_ae="PACSBOX") as client:
+        result = client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method=method,
+                                 cancel=token)  # fmt: skip
+    assert result.cancelled and result.result is None and result.received == 0
+    assert result.method == ("move" if method == "move" else "get")
+    assert "cancelled" in result.summary()
+
+
 @pytest.mark.parametrize(
     ("status", "error", "words"),
     [
