@@ -107,6 +107,7 @@ def test_tutorial_movescu_ct_study(tmp_path, samples):
     for line in (
         "I: Sending Move Request (MsgID 1)",
         "I: (0008,0052) CS [STUDY]",
+        "I: Sub-Association Received",  # DCMTK's words for its receiver's association
         "I: Received Store Request (MsgID 1, CT)",
         "I: Received Final Move Response (Success)",
         "I: Releasing Association",

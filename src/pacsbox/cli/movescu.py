@@ -85,6 +85,7 @@ class Receiver:
                 ae_title=args.move,
                 policy=self.policy,
                 accept=self._note_refusals,
+                received="Sub-Association Received",  # as DCMTK's movescu says it
                 handlers={
                     CEchoRQ: VerificationSCP(),
                     CStoreRQ: StorageSCP(

@@ -59,6 +59,8 @@ class ServerConfig:
     calling_ae_titles: frozenset[str] | None = None
     # extra check: return an RJ to refuse (e.g. dcmqrscp's AETable rules), None to go on
     accept: Callable[[AAssociateRQ, tuple[str, int] | None], AAssociateRJ | None] | None = None
+    # how the log names an incoming association (DCMTK's movescu: "Sub-Association Received")
+    received: str = "Association Received"
 
 
 class Server:
@@ -195,9 +197,7 @@ class Server:
         cfg = self.config
         peer = assoc.peer
         host = peer[0] if peer else "?"
-        log.info(
-            'Association Received %s: "%s -> %s"', host, rq.calling_ae_title, rq.called_ae_title
-        )
+        log.info('%s %s: "%s -> %s"', cfg.received, host, rq.calling_ae_title, rq.called_ae_title)
         rj = self._refusal(rq, peer, assoc)
         if rj is not None:
             return rj
