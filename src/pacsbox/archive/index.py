@@ -30,6 +30,8 @@ released; the flock wakes the next writer as the last one releases it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import operator
 import os
 import sqlite3
 import threading
@@ -352,6 +354,9 @@ class _Placement:
     series_id: int
     series: tuple
     at: float  # time.monotonic() when read from the index
+    # _placement_key of the last instance found to fit: one with the same key fits too,
+    # found in one comparison instead of three rows built and compared (~5 us a C-STORE)
+    fitted: tuple | None = None
 
     def fits(self, v: HeaderValues, patient: dict, study: dict, series_: dict) -> bool:
         return (
@@ -362,6 +367,16 @@ class _Placement:
             and not _changes(self.patient, patient, _PATIENT_ATTRIBUTES)
         )
 
+
+# The values of an instance that its patient, study and series rows hold: all of HeaderValues
+# but the instance's own
+_placement_key = operator.attrgetter(
+    *(
+        f.name
+        for f in dataclasses.fields(HeaderValues)
+        if f.name not in ("sop_instance_uid", "sop_class_uid", "instance_number")
+    )
+)
 
 # How long a _Placement is trusted. Another process sharing the index may change or remove
 # those rows meanwhile: a removal makes our INSERT fail its foreign key (and we start over
@@ -894,7 +909,7 @@ class Index:
         """
         params = []
         for v, row, _, _ in entries:
-            placed = self._placement(v, _patient_row(v), _study_row(v), _series_row(v))
+            placed = self._placement(v)
             if placed is None:
                 return None
             row["series_fk"] = placed.series_id
@@ -942,17 +957,21 @@ class Index:
         ]
 
     def _placement(
-        self, v: HeaderValues, patient: dict, study: dict, series_: dict
+        self, v: HeaderValues, rows: tuple[dict, dict, dict] | None = None
     ) -> _Placement | None:
         """Where this process placed ``v``'s series lately, if those rows still hold these
-        values (then the instance's row alone is to be written)."""
+        values (then the instance's row alone is to be written). ``rows``: v's patient, study
+        and series rows, if the caller has them."""
         placed = self._placements.get(v.series_instance_uid)
-        if (
-            placed is None
-            or time.monotonic() - placed.at >= _PLACEMENT_TTL
-            or not placed.fits(v, patient, study, series_)
-        ):
+        if placed is None or time.monotonic() - placed.at >= _PLACEMENT_TTL:
             return None
+        key = _placement_key(v)
+        if key == placed.fitted:  # the values of the last instance that fitted: this fits
+            return placed
+        patient, study, series_ = rows or (_patient_row(v), _study_row(v), _series_row(v))
+        if not placed.fits(v, patient, study, series_):
+            return None
+        placed.fitted = key
         return placed
 
     def _add(
@@ -960,7 +979,7 @@ class Index:
     ) -> AddResult:
         uid = v.sop_instance_uid
         patient, study, series_ = _patient_row(v), _study_row(v), _series_row(v)
-        placed = self._placement(v, patient, study, series_)
+        placed = self._placement(v, (patient, study, series_))
         if placed is not None:  # PostgreSQL's way (SQLite's is _add_placed), or a retry
             row["series_fk"] = placed.series_id
             try:
