@@ -159,9 +159,11 @@ def wait_for_log(server, pattern: re.Pattern, count: int) -> list:
 
 
 def wait_for_workers(server, count: int) -> dict[int, int]:
-    """{worker number: pid} once every worker accepts on the port."""
+    """{worker number: pid} once every worker accepts on the port and the parent, told so,
+    has printed its banner (it does that after the workers' log lines, in its own time)."""
     ready = re.compile(r"I: \[worker (\d+), pid (\d+)\] Accepting associations on port")
     found = wait_for_log(server, ready, count)
+    wait_for_log(server, re.compile(r"Test it with: "), 1)
     return {int(number): int(pid) for number, pid in found}
 
 
