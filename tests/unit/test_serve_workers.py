@@ -5,6 +5,7 @@ tests/e2e/test_serve_workers.py's."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
@@ -14,7 +15,13 @@ import pytest
 
 from pacsbox.cli import workers
 from pacsbox.cli.workers import RESTART_BURST, RESTART_WINDOW, Supervisor, _Worker
+from pacsbox.dimse import CEchoRQ
 from pacsbox.log import log as pacsbox_log
+from pacsbox.net.association import Association
+from pacsbox.net.requestor import build_rq
+from pacsbox.net.server import Server, ServerConfig
+from pacsbox.services.verification import ECHO_PROPOSAL, VERIFICATION, VerificationSCP, echo
+from pacsbox.ul.negotiation import AcceptorPolicy
 
 
 def test_the_listening_socket_is_bound_before_any_worker():
@@ -29,9 +36,12 @@ def test_the_listening_socket_is_bound_before_any_worker():
             workers.listening_socket("127.0.0.1", port)
 
 
-def test_the_port_opens_once_every_worker_is_ready():
+def test_the_port_opens_once_every_worker_is_ready(monkeypatch):
     """serve binds before it forks and listens when the last worker says it accepts: a
-    client that waits for the port finds them all ready; the banner comes then, once."""
+    client that waits for the port finds them all ready; the banner comes then, once, and
+    each worker is told to wait on the socket from then on."""
+    told = []  # the pids here are made up: no signal may reach a real process
+    monkeypatch.setattr(workers.os, "kill", lambda pid, sig: told.append((pid, sig)))
     with workers.listening_socket("127.0.0.1", 0, listen=False) as sock:
         address = sock.getsockname()
         banners = []
@@ -45,13 +55,46 @@ def test_the_port_opens_once_every_worker_is_ready():
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(address, timeout=5).close()
         assert banners == []
+        assert told == []
         assert supervisor._worker_ready(102)
         assert banners == [1]
+        assert sorted(told) == [(101, workers._LISTENING), (102, workers._LISTENING)]
         with socket.create_connection(address, timeout=5):
             pass  # queued by the kernel until a worker accepts it
         supervisor.workers[103] = _Worker(2, 103, 0.0)  # worker 2 died and was replaced
         assert supervisor._worker_ready(103)
         assert banners == [1]
+        assert len(told) == 2  # a new worker finds the socket listening: no cue for it
+
+
+async def test_a_worker_waits_on_the_socket_only_once_it_listens(caplog):
+    """Bound but not listening, the socket reads as ready with nothing to accept, and
+    accept() fails with EINVAL: a worker waited on it only after the parent's cue, never
+    before (before, a slow parent meant "Cannot accept a connection: [Errno 22]" and that
+    worker out of service for a second)."""
+    config = ServerConfig(
+        policy=AcceptorPolicy(abstract_syntaxes=frozenset({VERIFICATION})),
+        handlers={CEchoRQ: VerificationSCP()},
+    )
+    with workers.listening_socket("127.0.0.1", 0, listen=False) as sock:
+        async with Server(config) as server:
+            with caplog.at_level(logging.DEBUG, logger=pacsbox_log.name):
+                await server.start_on(sock)
+                for _ in range(20):  # loop turns in which a readable socket would be seen
+                    await asyncio.sleep(0)
+                await asyncio.sleep(0.05)
+                sock.listen(workers.LISTEN_BACKLOG)
+                server.listening()
+                assoc = await Association.connect(
+                    "127.0.0.1",
+                    sock.getsockname()[1],
+                    build_rq(calling_ae="ECHOSCU", called_ae="PACSBOX", proposals=[ECHO_PROPOSAL]),
+                )
+                try:
+                    assert await echo(assoc) == 0
+                finally:
+                    await assoc.release()
+    assert "Cannot accept" not in caplog.text, caplog.text
 
 
 def test_a_port_taken_between_bind_and_listen_stops_serve(caplog):

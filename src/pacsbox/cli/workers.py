@@ -25,7 +25,9 @@ everything in every worker and need the socket passed by descriptor, for nothing
 
 The port opens when the workers are ready: the parent binds the socket before it forks (a
 port in use stops serve at once, with the reason) but listens only once every worker has
-said, with a queued real-time signal, that it accepts on it. A connection made meanwhile is
+said, with a queued real-time signal, that it is set to accept on it; then it tells each
+worker, with another, to start waiting on the socket (before, a socket that does not listen
+reads as ready with nothing to accept, and accept() fails). A connection made meanwhile is
 refused rather than left in the queue with no process to take it, and a client that waits
 for the port (a health check, a benchmark) finds every worker ready; connections that came
 before the last worker started would all have gone to the first.
@@ -63,6 +65,7 @@ STOP_TIMEOUT = 10.0  # seconds for the workers to close their associations on SI
 # A worker tells its parent it accepts on the socket. Real-time: each one is queued (two
 # workers ready at once would be one SIGUSR1), with the sender's pid.
 _READY = signal.SIGRTMIN
+_LISTENING = signal.SIGRTMIN + 1  # parent -> workers: the socket listens now
 _SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, _READY}
 
 # What a worker runs, in the child, with what its parent gave it -> its exit status
@@ -164,6 +167,9 @@ class Worker:
         """serve_until_stopped's start: accept on the shared socket, while among the least
         loaded; stop when the parent is gone."""
         loop = asyncio.get_running_loop()
+        # the parent's cue that the socket listens (it listens once every worker is ready),
+        # set before start_on looks whether it listens already: no cue can fall in between
+        loop.add_signal_handler(_LISTENING, server.listening)
         await server.start_on(self.sock, on_connections=self.load.changed)
         self.load.attach(self.number, server, loop)
         loop.add_reader(self.parent_pipe, self._parent_gone, loop, stop)
@@ -279,6 +285,9 @@ class Supervisor:
                     "Pick another port.", host, port, exc.strerror or exc,
                 )  # fmt: skip
                 return False
+            for pid in self.workers:  # they wait on the socket from now on
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, _LISTENING)
         log.info("All %d workers are ready", self.count)
         if self.on_listening is not None:
             self.on_listening()
@@ -296,6 +305,9 @@ class Supervisor:
     def _child(self, number: int) -> None:
         status = 1
         try:
+            # a cue before Worker.listen sets its handler finds the socket listening there;
+            # it must not kill us meanwhile (a real-time signal's default action)
+            signal.signal(_LISTENING, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
             os.close(self._pipe_write)  # the parent's alone: its exit is our end of file
             status = self.main(Worker(number, self.sock, self._pipe_read, self.load, self._pid))

@@ -73,6 +73,7 @@ class Server:
         self._server: asyncio.base_events.Server | None = None
         self._shared: socket.socket | None = None  # start_on's socket
         self._accepting = False
+        self._waiting = False  # start_on's socket does not listen yet (listening())
         self._connections = 0  # on start_on's socket, from accept to close
         self._on_connections: Callable[[int], None] | None = None
         self._connecting: set[asyncio.Task] = set()
@@ -95,27 +96,41 @@ class Server:
     async def start_on(
         self, sock: socket.socket, on_connections: Callable[[int], None] | None = None
     ) -> None:
-        """Accept on ``sock``, a socket bound and listening already: the one listening
-        socket that `pacsbox serve --workers` shares between its worker processes
-        (pacsbox.cli.workers). ``on_connections(n)`` is told the number of connections open
-        each time it changes; ``accepting(False)`` leaves new ones to the other processes.
-        The socket stays its owner's: close() does not close it."""
+        """Accept on ``sock``, a bound socket: the one listening socket that `pacsbox serve
+        --workers` shares between its worker processes (pacsbox.cli.workers).
+        ``on_connections(n)`` is told the number of connections open each time it changes;
+        ``accepting(False)`` leaves new ones to the other processes. A socket that does not
+        listen yet is waited on only once ``listening()`` says it does (until then the
+        kernel reports it readable with no connection to take, and accept() fails with
+        EINVAL). The socket stays its owner's: close() does not close it."""
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         self._shared = sock
         self._on_connections = on_connections
+        self._waiting = not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         self.accepting(True)
+
+    def listening(self) -> None:
+        """start_on's socket listens now: accept on it, if accepting() says to."""
+        if not self._waiting:
+            return
+        self._waiting = False
+        if self._accepting and self._shared is not None:
+            loop = asyncio.get_running_loop()
+            loop.add_reader(self._shared.fileno(), self._accept_one, loop, self._shared)
 
     def accepting(self, on: bool) -> None:
         """Take connections from start_on's socket (the default), or not."""
         if self._shared is None or on == self._accepting:
+            return
+        self._accepting = on
+        if self._waiting:  # listening() starts it
             return
         loop = asyncio.get_running_loop()
         if on:
             loop.add_reader(self._shared.fileno(), self._accept_one, loop, self._shared)
         else:
             loop.remove_reader(self._shared.fileno())
-        self._accepting = on
 
     def _accept_one(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
         """One connection per wake-up, where asyncio's create_server accepts every one
