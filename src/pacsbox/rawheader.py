@@ -14,7 +14,9 @@ an ambiguous VR that the data set does not resolve, an element received as UN th
 dictionary knows, bytes that do not parse — raises ``Unsupported``, and the caller uses
 pydicom, which also phrases the error when the data set is really malformed. The output
 equals pydicom's ``to_json_dict`` (a differential test runs both on pydicom's test files),
-except that values pydicom's strict validation would drop (e.g. a lower-case CS) are kept.
+except that values pydicom's strict validation would drop (e.g. a lower-case CS) are kept,
+and that DS and IS values are JSON Strings holding the text received, where pydicom writes
+JSON Numbers (PS3.18 allows either since CP-1861; the string keeps "5.000000" and "+0001").
 """
 
 from __future__ import annotations
@@ -591,15 +593,20 @@ class _Encoder:
             else:  # AS, CS
                 values = decoded.rstrip(" \x00").split("\\")
         elif kind in (_DECIMAL, _INTEGER_STRING):
-            strings = decoded.strip().rstrip(" \x00").split("\\")
+            # as the text received (a JSON String, PS3.18 F.2.3 since CP-1861): a number
+            # would come back as another spelling ("5.000000" as 5.0, "+0001" as 1) and
+            # could pass DS's 16 characters ("1234567890123456" as 1234567890123456.0)
+            strings = [v.strip() for v in decoded.strip(" \x00").split("\\")]
             number = float if kind == _DECIMAL else _integer
             try:
-                numbers = [number(v) if v.strip() else None for v in strings]
+                for v in strings:
+                    if v:
+                        number(v)
             except ValueError:
                 raise Unsupported(f"{vr} value {decoded!r}") from None
-            if numbers == [None]:
+            if strings == [""]:
                 return {"vr": vr}
-            return {"vr": vr, "Value": numbers}
+            return {"vr": vr, "Value": [v or None for v in strings]}
         elif kind == _TEXT_CHARSET_SPLIT:
             values = [v.rstrip("\x00 ") for v in decoded.split("\\")]
         elif kind == _PERSON:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 
 from pacsbox.archive import Index
@@ -15,10 +16,12 @@ from pacsbox.archive.query import (
     Query,
     QueryError,
     QueryOptions,
+    _from_header,
     _Key,
     retrieve_instances,
     value_matches,
 )
+from pacsbox.datasets import encode_dataset
 from pacsbox.services.qr_models import Model
 from tests.archive.headers import EXPLICIT_LE, ct_header, new_uid
 from tests.archive.test_index import Database
@@ -185,6 +188,49 @@ def test_any_attribute_from_the_header_private_included(index):
     assert [(r[0x00090010].value, r[0x00430010].value) for r in found] == [
         ("GEMS_IDEN_01", "GEMS_PARM_01")
     ] * 3
+
+
+def test_ds_and_is_are_returned_as_stored(index):
+    """A C-FIND answer returns DS and IS values from the header as the instance holds them,
+    as Orthanc and dcmqrscp do (they were rewritten through numbers: "5.000000" as "5.0",
+    "1234567890123456" as 18 characters, past DS's 16). Series and Instance Number come
+    from their integer columns: "007" is answered as "7", the same number."""
+    study, series, sop = new_uid(), new_uid(), new_uid()
+    index.add(
+        ct_header(study, series, sop, SliceThickness="5.000000", SeriesNumber="007",
+                  InstanceNumber="+0001", SpacingBetweenSlices="1234567890123456",
+                  PixelSpacing=["1e-7", "-0"], EchoNumbers="+02"),
+        path="ds.dcm", size=100, transfer_syntax=EXPLICIT_LE,
+    )  # fmt: skip
+    (r,) = find(index, "IMAGE", SOPInstanceUID=sop, SliceThickness="", SeriesNumber="",
+                InstanceNumber="", SpacingBetweenSlices="", PixelSpacing="",
+                EchoNumbers="")  # fmt: skip
+    encoded = encode_dataset(r, EXPLICIT_LE)
+    for text in (b"5.000000", b"1234567890123456", b"1e-7\\-0", b"+02"):
+        assert text in encoded, (text, r)
+    assert (str(r.SeriesNumber), str(r.InstanceNumber)) == ("7", "1")
+    (r,) = find(index, "IMAGE", SOPInstanceUID=sop, SliceThickness="5")  # matched as numbers
+    assert b"5.000000" in encode_dataset(r, EXPLICIT_LE)
+
+
+def test_numbers_in_an_older_header_document_are_returned_as_valid_text():
+    """Documents written before the index kept the text (and pydicom's) hold DS and IS as
+    JSON Numbers: each comes back as valid DICOM text, at most 16 characters for DS."""
+    header = {
+        "00180088": {"vr": "DS", "Value": [1234567890123456.0]},
+        "00180050": {"vr": "DS", "Value": [5.0]},
+        "00280030": {"vr": "DS", "Value": [0.661468, 1e-06]},
+        "00200013": {"vr": "IS", "Value": [7]},
+        "00081140": {"vr": "SQ", "Value": [{"00180050": {"vr": "DS", "Value": [2.5]}}]},
+    }
+    ds = Dataset()
+    for tag in (0x00180088, 0x00180050, 0x00280030, 0x00200013, 0x00081140):
+        _from_header(ds, header, tag, dictionary_VR(tag))
+    encoded = encode_dataset(ds, EXPLICIT_LE)
+    assert b"1.2345678901e+15" in encoded and b"1234567890123456.0" not in encoded
+    for text in (b"5", b"0.661468\\1e-06", b"7", b"2.5"):
+        assert text in encoded
+    assert float(ds.SpacingBetweenSlices) == pytest.approx(1234567890123456.0, rel=1e-10)
 
 
 def test_sequence_matching(index):

@@ -39,6 +39,7 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.valuerep import format_number_as_ds
 from sqlalchemy import ColumnElement, and_, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
@@ -860,8 +861,38 @@ def _from_header(ds: Dataset, header: dict, tag: int, vr: str) -> None:
         if creator in header:
             document[creator] = header[creator]
     decoded = Dataset.from_json(document, bulk_data_uri_handler=lambda *_: b"")
+    _number_texts(decoded, document)
     for element_ in decoded:
         ds.add(element_)
+
+
+def _number_texts(ds: Dataset, document: dict) -> None:
+    """DS and IS values as the header document holds their text: pydicom's from_json makes
+    numbers of them ("5.000000" would go out as "5.0"). Documents written before the index
+    kept the text (and pydicom's) hold JSON Numbers: those become valid DICOM text, where
+    pydicom would write 1234567890123456.0, past DS's 16 characters."""
+    for key, element in document.items():
+        vr, values = element.get("vr"), element.get("Value")
+        if not values or vr not in ("DS", "IS", "SQ"):
+            continue
+        tag = int(key, 16)
+        if tag not in ds:
+            continue
+        if vr == "SQ":
+            for item, item_document in zip(ds[tag].value, values, strict=False):
+                _number_texts(item, item_document)
+            continue
+        texts = [
+            "" if v is None else _number_text(v, vr) if isinstance(v, (int, float)) else str(v)
+            for v in values
+        ]
+        ds[tag].value = texts if len(texts) > 1 else texts[0]
+
+
+def _number_text(value: float, vr: str) -> str:
+    if vr == "IS" or (float(value).is_integer() and abs(value) < 1e15):
+        return str(int(value))
+    return format_number_as_ds(float(value))
 
 
 def run_query(
