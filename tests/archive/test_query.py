@@ -244,6 +244,43 @@ def test_sequence_matching(index):
         assert list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn)) == []
 
 
+def test_a_sequence_key_of_zero_length_item_keys_is_universal_matching(index):
+    """An item whose keys are all zero length asks for the sequence, it does not filter
+    (PS3.4 C.2.2.2.3): every instance matches, those without the sequence too (they were
+    all dropped, as Orthanc and worklist clients do not expect)."""
+    study, series = new_uid(), new_uid()
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "T-D3000", "SRT"
+    for n, with_sequence in enumerate((True, False, False)):
+        extra = {"AnatomicRegionSequence": [code]} if with_sequence else {}
+        index.add(ct_header(study, series, new_uid(), InstanceNumber=n, **extra),
+                  path=f"sq{n}.dcm", size=100, transfer_syntax=EXPLICIT_LE)  # fmt: skip
+
+    def image_find(item: Dataset) -> list[Dataset]:
+        identifier = Dataset()
+        identifier.QueryRetrieveLevel = "IMAGE"
+        identifier.SeriesInstanceUID = series
+        identifier.AnatomicRegionSequence = [item]
+        with index.engine.connect() as conn:
+            return list(Query(Model.STUDY_ROOT, identifier, QueryOptions("X")).run(conn))
+
+    asked = Dataset()
+    asked.CodeValue = ""
+    asked.CodingSchemeDesignator = ""
+    found = image_find(asked)
+    assert len(found) == 3
+    returned = sorted(len(r.AnatomicRegionSequence) for r in found)
+    assert returned == [0, 0, 1]
+    (with_it,) = [r for r in found if len(r.AnatomicRegionSequence)]
+    assert with_it.AnatomicRegionSequence[0].CodeValue == "T-D3000"
+    nested = Dataset()
+    nested.ModifierSequence = [Dataset()]
+    nested.ModifierSequence[0].CodeValue = ""
+    assert len(image_find(nested)) == 3
+    asked.CodeValue = "T-D3000"  # a value: the instances without it do not match
+    assert len(image_find(asked)) == 1
+
+
 def test_series_and_image_levels_patient_root(index):
     found = find(index, "SERIES", Model.PATIENT_ROOT, PatientID="A1", StudyInstanceUID=STUDY_A,
                  SeriesInstanceUID="", Modality="", NumberOfSeriesRelatedInstances="")  # fmt: skip

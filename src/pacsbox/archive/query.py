@@ -416,18 +416,36 @@ def _json_texts(element: dict | None) -> list[str]:
 
 
 def _sequence_matches(element: dict | None, key: _Key, fold_pn: bool) -> bool:
+    """An item of the key matches when some stored item matches all its keys; an item whose
+    keys are all zero length is universal matching (PS3.4 C.2.2.2.3): every entity matches,
+    those without the sequence too, and the sequence is only asked for (as C-FIND SCUs and
+    worklist clients ask for the items of a sequence)."""
     if not key.items:
         return True
     items = (element or {}).get("Value") or []
     for wanted in key.items:
-        sub_keys = [
-            _Key(int(e.tag), _vr(e), "", "" if _vr(e) == "SQ" else _key_text(e),
-                 list(e.value) if _vr(e) == "SQ" and e.value else [])
-            for e in wanted
-        ]  # fmt: skip
+        sub_keys = _item_keys(wanted)
+        if all(_universal(k) for k in sub_keys):
+            continue
         if not any(all(_header_key_matches(item, k, fold_pn) for k in sub_keys) for item in items):
             return False
     return True
+
+
+def _universal(key: _Key) -> bool:
+    """A zero-length key, or a sequence key whose items hold only such keys."""
+    if key.vr != "SQ":
+        return key.text == ""
+    return all(_universal(k) for item in key.items for k in _item_keys(item))
+
+
+def _item_keys(item: Dataset) -> list[_Key]:
+    """The keys of an item of a sequence key."""
+    return [
+        _Key(int(e.tag), _vr(e), "", "" if _vr(e) == "SQ" else _key_text(e),
+             list(e.value) if _vr(e) == "SQ" and e.value else [])
+        for e in item
+    ]  # fmt: skip
 
 
 def _header_key_matches(header: dict, key: _Key, fold_pn: bool) -> bool:
