@@ -274,6 +274,16 @@ ERRORS = [
         ['"a"', "no HostTable entry is defined before this line"],
     ),
     ("HostTable BEGIN\n  a = (A, h, 1)\nHostTable END\n", 2, ["indented", "column 1"]),
+    (  # a group of itself: dcmqrscp dies on it ("Memory allocation")
+        "HostTable BEGIN\na = (A, h, 1)\ng = g, a\nHostTable END\n",
+        3,
+        ['HostTable entry "g" lists itself', "g = entry1, entry2"],
+    ),
+    (  # a quote inside the parentheses ends the value: dcmqrscp reads an empty name
+        'HostTable BEGIN\n"acme q" = ("SPACE AE", localhost, 21304)\nHostTable END\n',
+        2,
+        ["an empty name", "without quotes"],
+    ),
     ("HostTable BEGIN\na = (A, h, 1)\n  \nHostTable END\n", 3, ["a line of blanks"]),
     ("HostTable BEGIN\na = (A, h)\nHostTable END\n", 2, ["has 2 fields", "expected 3"]),
     ("HostTable BEGIN\na =\nHostTable END\n", 2, ["no members"]),

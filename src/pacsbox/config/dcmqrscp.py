@@ -504,6 +504,11 @@ class _Parser:
                 hosts.append(host)
                 continue
             if value not in self.hosts:
+                if owner and value == owner:
+                    raise self.error(
+                        f'{what} lists itself (dcmqrscp fails on this line: "Memory allocation")',
+                        f"list other entries: {owner} = entry1, entry2 (a group of groups is fine)",
+                    )
                 raise self._undefined_name(value, what)
             names.append(value)
             hosts.extend(self.hosts[value])
@@ -514,6 +519,13 @@ class _Parser:
             return self.error(
                 f'"{value}" in the {what}: dcmqrscp reads a "#" after an entry as one more peer name',
                 "put the comment on a line of its own, with '#' in column 1",
+            )
+        if value == "":
+            return self.error(
+                f"an empty name in the {what}: dcmqrscp ends a value at a quote, so a quote "
+                'inside "( ... )" leaves an empty name (dcmqrscp: Symbolic name "" not defined)',
+                "write the inline peer without quotes, e.g. (ACME1, localhost, 1234); "
+                "dcmqrscp's HostTable cannot give an AE title with a space",
             )
         if value in ("BEGIN", "END"):
             return self.error(
