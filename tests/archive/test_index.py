@@ -286,6 +286,25 @@ def test_duplicate_kept_or_refused(index: Index, policy, outcome):
     assert index.stats() == IndexStats(1, 1, 1, 1)
 
 
+def test_an_instance_sent_to_another_area_says_where_it_was(index: Index, caplog):
+    """The index keeps one copy of each SOP Instance UID across storage areas (DCMTK's
+    dcmqrscp keeps one in each): sent to another area, it moves there, and the log says
+    from where; kept or refused, the log says which area holds it."""
+    study, series, sop = new_uid(), new_uid(), new_uid()
+    add(index, ct_header(study, series, sop), "a.dcm", area="LOWER")
+    with caplog.at_level(logging.WARNING, logger="pacsbox"):
+        result = add(index, ct_header(study, series, sop), "b.dcm", area="UPPER")
+    assert result.outcome is AddOutcome.REPLACED
+    assert f"{sop} was in storage area LOWER; it is now in storage area UPPER only" in caplog.text
+    record = index.get_instance(sop)
+    assert record is not None and record.area == "UPPER"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pacsbox"):
+        result = add(index, ct_header(study, series, sop), "c.dcm", on_duplicate="refuse")
+    assert result.outcome is AddOutcome.REFUSED
+    assert f"{sop} is in storage area UPPER already; not stored in the default" in caplog.text
+
+
 def test_replacement_in_another_study_prunes_the_empty_levels(index: Index):
     sop = new_uid()
     add(index, ct_header(new_uid(), new_uid(), sop, PatientID="A"), "1")

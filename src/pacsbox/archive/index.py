@@ -246,7 +246,7 @@ def _utc(moment: datetime) -> datetime:
 # --- statements, built once: SQLAlchemy caches their compiled form -------------------------
 
 _SELECT_INSTANCE = (
-    select(instances.c.id, instances.c.path, instances.c.series_fk)
+    select(instances.c.id, instances.c.path, instances.c.series_fk, instances.c.area)
     .where(instances.c.sop_instance_uid == bindparam("uid"))
     .with_for_update()
 )
@@ -990,6 +990,8 @@ class Index:
                 raise _Restart from None
             # the UID is indexed already: the full path below decides what to do
         existing = conn.execute(_SELECT_INSTANCE, {"uid": uid}).first()
+        if existing is not None and existing.area != row.get("area"):
+            _log_other_area(uid, existing.area, row.get("area"), policy)
         if existing is not None and policy is not OnDuplicate.REPLACE:
             outcome = AddOutcome.KEPT if policy is OnDuplicate.KEEP else AddOutcome.REFUSED
             return AddResult(outcome, uid, existing.path)
@@ -1351,6 +1353,22 @@ def _writer_lock_file(engine: Engine) -> int | None:
         return None
     path = Path(database).expanduser()
     return os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+
+def _log_other_area(uid: str, stored: str | None, new: str | None, policy: OnDuplicate) -> None:
+    """An instance sent to one storage area that another holds: the index keeps one copy of
+    each SOP Instance UID, where DCMTK's dcmqrscp keeps one in each area."""
+
+    def name(area: str | None) -> str:
+        return f"storage area {area}" if area else "the default storage area"
+
+    if policy is OnDuplicate.REPLACE:
+        log.warning("%s was in %s; it is now in %s only (the archive keeps one copy of an "
+                    "instance, where DCMTK's dcmqrscp keeps one in each area)",
+                    uid, name(stored), name(new))  # fmt: skip
+    else:
+        log.warning("%s is in %s already; not stored in %s too (the archive keeps one copy "
+                    "of an instance)", uid, name(stored), name(new))  # fmt: skip
 
 
 class _Checkpointer:
