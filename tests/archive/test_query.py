@@ -165,6 +165,26 @@ def test_uid_list_and_empty_value_matching(index):
     assert uids(find(index, "STUDY", AccessionNumber='""')) == {STUDY_B}
 
 
+def test_a_key_of_several_values_matches_when_each_is_among_the_stored_ones(index):
+    """Without Multiple Value Matching negotiated its semantics are the SCP's (PS3.4
+    C.2.2.2.8): here each value of the key must match one of the attribute's, in any order,
+    so a multi-valued attribute is found by its whole value (it never was: the key was
+    matched whole against each stored value)."""
+    study, series, sop = new_uid(), new_uid(), new_uid()
+    index.add(ct_header(study, series, sop, ImageType=["ORIGINAL", "PRIMARY", "AXIAL"],
+                        PixelSpacing=["0.661468", "0.661468"]),
+              path="mv.dcm", size=100, transfer_syntax=EXPLICIT_LE)  # fmt: skip
+
+    def count(**keys) -> int:
+        return len(find(index, "IMAGE", SeriesInstanceUID=series, **keys))
+
+    assert count(ImageType="ORIGINAL\\PRIMARY\\AXIAL") == 1
+    assert count(ImageType="AXIAL\\ORIGINAL") == 1  # any order, some of them
+    assert count(ImageType="AXIAL") == 1
+    assert count(ImageType="ORIGINAL\\LOCALIZER") == 0  # each must be there
+    assert count(PixelSpacing="0.661468\\0.661468") == 1
+
+
 def test_any_attribute_from_the_header_private_included(index):
     found = find(index, "STUDY", InstitutionName="Hospital?1")
     assert uids(found) == {STUDY_B} and found[0].InstitutionName == "Hospital_1"

@@ -390,8 +390,14 @@ def value_matches(values: Sequence[str], key: _Key, fold_pn: bool, fuzzy_pn: boo
             for group in v.split("=")
         )
     fold = fold_pn and key.vr == "PN"
-    wanted = text.split("\\") if key.vr == "UI" or key.tag == 0x00080061 else [text]
-    return any(_text_matches(v, w, key.vr, fold) for v in values if v for w in wanted)
+    if key.vr == "UI" or key.tag == 0x00080061:  # a list: any one of them
+        wanted = text.split("\\")
+        return any(_text_matches(v, w, key.vr, fold) for v in values if v for w in wanted)
+    if "\\" in text:  # several values: each matches one of the attribute's (PS3.4 C.2.2.2.8)
+        return all(
+            any(_text_matches(v, w, key.vr, fold) for v in values if v) for w in text.split("\\")
+        )
+    return any(_text_matches(v, text, key.vr, fold) for v in values if v)
 
 
 # -- the header: DICOM JSON elements as text ----------------------------------------------
