@@ -422,10 +422,11 @@ def _json_texts(element: dict | None) -> list[str]:
 
 
 def _sequence_matches(element: dict | None, key: _Key, fold_pn: bool) -> bool:
-    """An item of the key matches when some stored item matches all its keys; an item whose
-    keys are all zero length is universal matching (PS3.4 C.2.2.2.3): every entity matches,
-    those without the sequence too, and the sequence is only asked for (as C-FIND SCUs and
-    worklist clients ask for the items of a sequence)."""
+    """An item of the key matches when some stored item matches all its keys (PS3.4
+    C.2.2.2.6, which makes an empty item universal matching). An item whose keys are all zero
+    length, each universal by C.2.2.2.3, is taken as universal here too, as Orthanc does:
+    every entity matches, those without the sequence included, and the sequence is only
+    asked for (as C-FIND SCUs and worklist clients ask for the items of a sequence)."""
     if not key.items:
         return True
     items = (element or {}).get("Value") or []
