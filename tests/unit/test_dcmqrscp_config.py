@@ -253,6 +253,18 @@ def test_obsolete_keywords_are_ignored_with_a_warning() -> None:
     )
 
 
+def test_a_host_given_by_address_works_here_and_says_dcmqrscp_refuses_it() -> None:
+    """dcmqrscp compares the peer's host name with the HostTable's, so a peer written as
+    (AE, 127.0.0.1, port) is refused there; pacsbox matches addresses and takes it, and says
+    so (the same file may be used with both)."""
+    config = parse("HostTable BEGIN\nip = (IPAE, 127.0.0.1, 104)\nHostTable END\n")
+    assert [h.hostname for h in config.hosts["ip"]] == ["127.0.0.1"]
+    (warning,) = config.warnings
+    assert warning.startswith("<string>:2: (IPAE, 127.0.0.1, 104) names its host by address")
+    assert "write a host name (e.g. localhost for 127.0.0.1)" in warning
+    assert parse("HostTable BEGIN\nh = (A, localhost, 104)\nHostTable END\n").warnings == ()
+
+
 # -- errors: what dcmqrscp refuses, and what it silently misreads (strict mode) --------
 
 ERRORS = [

@@ -27,6 +27,7 @@ The grammar, as DCMTK implements it (verified against the source and the real bi
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,6 +232,14 @@ def parse(text: str, source: str = "<string>", *, strict: bool = True) -> Dcmqrs
     ``strict=False`` those become ``config.warnings`` and the values dcmqrscp would use.
     """
     return _Parser(text, source, strict).run()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _next_value(line: str, pos: int) -> tuple[str | None, int]:
@@ -578,6 +587,13 @@ class _Parser:
             self.misread(
                 f'AE title "{ae_title}" is {len(ae_title)} characters long',
                 f"an AE title has at most {MAX_AE_TITLE} characters (PS3.5 6.2)",
+            )
+        if _is_address(hostname):
+            self.warn(
+                f"({value}) names its host by address: pacsbox matches the peer's address, "
+                "DCMTK's dcmqrscp compares host names and refuses such a peer",
+                f"write a host name (e.g. localhost for {hostname}) to keep the file working "
+                "with dcmqrscp",
             )
         return Host(owner, ae_title, hostname, port)
 
