@@ -490,6 +490,7 @@ class AsyncClient:
             if not strict and aborted and not progress.instances and not event.is_set():
                 return "the PACS aborted the association on the C-GET"
             if not event.is_set():
+                _partial(exc, finished(retrieved, progress, event))
                 raise
             retrieved.error = exc
         finally:
@@ -537,6 +538,7 @@ class AsyncClient:
                 retrieved.result, retrieved.error = exc.result, exc
             except PacsboxError as exc:
                 if not event.is_set():
+                    _partial(exc, finished(retrieved, progress, event))
                     raise
                 retrieved.error = exc
             result = retrieved.result
@@ -674,6 +676,18 @@ class AsyncClient:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+def _partial(exc: PacsboxError, retrieved: Retrieved) -> None:
+    """A retrieve that ended in an error other than a failure status (the association
+    aborted, the connection lost): what did arrive goes with it, as with RetrieveError."""
+    exc.retrieved = retrieved  # type: ignore[attr-defined]
+    if retrieved.instances:
+        where = f" in {retrieved.directory}" if retrieved.directory is not None else ""
+        exc.args = (
+            f"{exc.args[0] if exc.args else exc} {len(retrieved.instances)} instance(s) had "
+            f"arrived{where} (error.retrieved lists them); retrieve again for the rest.",
+        )
+
+
 def _find_level(keys: dict[str, Any]) -> str:
     for key, level in LEVEL_OF_KEY[:2]:
         if key in keys:
@@ -685,6 +699,7 @@ def _retrieve_level(keys: dict[str, Any]) -> str:
     for key, level in LEVEL_OF_KEY:
         if keys.get(key):
             return level
+    _identifier(keys, "STUDY", ())  # a misspelt key (StudyInstanceUid=) is said as such
     raise ValueError(
         "a retrieve needs a unique key with a value: StudyInstanceUID, SeriesInstanceUID, "
         "SOPInstanceUID or PatientID (or pass level= and an identifier Dataset)"

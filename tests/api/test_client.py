@@ -404,6 +404,26 @@ class UntilCancelled(RequestHandler):
         await assoc.send(context.context_id, response(request, 0xFE00, (9, 1, 0, 0)))
 
 
+class OneThenAbort(RequestHandler):
+    """C-MOVE or C-GET: one instance, then the association aborted (a PACS that dies or
+    gives up midway)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port
+
+    async def handle(self, assoc, context, request, dataset) -> None:
+        ds = ct_dataset()
+        if isinstance(request, CMoveRQ):
+            await push(self.port, [ds])
+        else:
+            store_context = assoc.context_for(CT)
+            store = CStoreRQ(message_id=900, affected_sop_class_uid=CT,
+                             affected_sop_instance_uid=ds.SOPInstanceUID)  # fmt: skip
+            raw = encode_identifier(ds, store_context.transfer_syntax)
+            await assoc.request_one(store_context.context_id, store, raw)
+        assoc.abort()
+
+
 class FinalStatus(RequestHandler):
     def __init__(self, status: int) -> None:
         self.status = status
@@ -593,12 +613,43 @@ async def test_failure_statuses_are_typed_and_say_what_to_do(tmp_path, status, e
         assert word.lower() in message.lower(), message
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
+async def test_a_pacs_that_aborts_midway_leaves_what_arrived_in_the_error(tmp_path, method):
+    """Not a failure status but the association aborted (or the connection lost) after some
+    instances: the error carries them in ``retrieved`` as RetrieveError does, and says so
+    (it had none, and the files in the directory were left unaccounted for)."""
+    receive = peers.free_port()
+    async with (
+        await misbehaving(OneThenAbort(receive), get=method == "get") as server,
+        client_for(server, receive) as client,
+    ):
+        with pytest.raises(pacsbox.PacsboxError) as caught:
+            await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method=method)
+    assert caught.value.retrieved.received == 1
+    assert caught.value.retrieved.files == list(tmp_path.iterdir())
+    assert "1 instance(s) had arrived" in str(caught.value), str(caught.value)
+
+
+async def test_a_c_get_answered_0xc000_says_the_pacs_may_hold_nothing(tmp_path):
+    """Orthanc answers a C-GET of a study it does not hold with 0xC000: the message says so
+    (the C-MOVE's did, the C-GET's only said to check the identifier)."""
+    async with (
+        await misbehaving(FinalStatus(0xC000), get=True) as server,
+        client_for(server) as client,
+    ):
+        with pytest.raises(pacsbox.IdentifierError) as caught:
+            await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="get")
+    assert "hold nothing that matches: a C-FIND with the same keys tells" in str(caught.value)
+
+
 def test_keyword_mistakes_are_explained():
     client = pacsbox.AsyncClient("127.0.0.1", 1, called_ae="PACS")
     with pytest.raises(ValueError, match="unique key"):
         asyncio.run(client.retrieve(PatientName="DOE^J"))
     with pytest.raises(pacsbox.PacsboxError, match="StudyInstanceUID"):
         asyncio.run(client.find(StudyInstanceUid="1.2"))
+    with pytest.raises(pacsbox.PacsboxError, match="did you mean StudyInstanceUID"):
+        asyncio.run(client.retrieve(StudyInstanceUid="1.2"))  # not "needs a unique key"
     with pytest.raises(ValueError, match="auto, get, move"):
         asyncio.run(client.retrieve(StudyInstanceUID="1.2", method="zip"))
 

@@ -223,6 +223,11 @@ def _identifier_problem(result: RetrieveResult, ctx: _Context) -> str:
             f"'{ctx.destination}': configure AE '{ctx.destination}' with host and port on the "
             "PACS (Orthanc: DicomModalities) or pass one it knows with -aem."
         )
+    elif 0xC000 <= result.status <= 0xCFFF:
+        text += (
+            " Some PACS (Orthanc) also answer so when they hold nothing that matches: a C-FIND "
+            "with the same keys tells."
+        )
     return text
 
 
