@@ -19,6 +19,7 @@ from ..net.requestor import build_rq
 from ..services.retrieve_scu import RetrieveError, get, get_negotiation
 from .common import network_timeouts, run_tool
 from .retrieve_common import (
+    INTERRUPTED,
     Cancelling,
     ProgressDisplay,
     RetrieveArgumentParser,
@@ -144,6 +145,8 @@ async def run(args) -> int:
         scp.close()
     if not failed:  # else the F: line was the one-line reason
         summary("getscu", last, received[0], args)
+    if cancelling.interrupted:  # what arrived is part of what was asked: no success
+        return INTERRUPTED
     return 1 if failed else 0
 
 

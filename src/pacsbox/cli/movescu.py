@@ -22,6 +22,7 @@ from ..services.qr_models import SOP_CLASSES
 from ..services.retrieve_scu import RetrieveError, move
 from .common import network_timeouts, run_tool
 from .retrieve_common import (
+    INTERRUPTED,
     Cancelling,
     ProgressDisplay,
     RetrieveArgumentParser,
@@ -282,6 +283,8 @@ async def run(args) -> int:
                 await receiver.close()
     if not failed:  # else the F: line was the one-line reason
         summary("movescu", last, receiver.received if receiver else None, args)
+    if cancelling.interrupted:  # what arrived is part of what was asked: no success
+        return INTERRUPTED
     return 1 if failed else 0
 
 

@@ -83,6 +83,9 @@ def identifiers(args) -> list[tuple[str | None, object]]:
 # -- cancel ------------------------------------------------------------------------------------
 
 
+INTERRUPTED = 130  # the exit status of a retrieve cut short by Ctrl-C, as a shell gives
+
+
 class Cancelling:
     """When a request is cancelled: after --cancel N responses (DCMTK's count: the pending
     responses; C-GET's instances received count as well, since a PACS may send none), or at
