@@ -415,13 +415,13 @@ class AsyncClient:
                     outcome = await self._get(model_, identifier, directory, progress, event,
                                               strict=method == "get")  # fmt: skip
                     if isinstance(outcome, Retrieved):
-                        return outcome
+                        return _said_if_empty(outcome, identifier)
                     fallback = outcome
                     log.info("Retrieving with C-MOVE: %s", fallback)
                 retrieved = await self._move_here(model_, identifier, directory, progress, event,
                                                   port, settle)  # fmt: skip
                 retrieved.fallback = fallback
-                return retrieved
+                return _said_if_empty(retrieved, identifier)
 
     def _retrieve_identifier(self, identifier, model, level, keys) -> tuple[Dataset, Model]:
         if identifier is None:
@@ -674,6 +674,26 @@ class AsyncClient:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _said_if_empty(retrieved: Retrieved, identifier: Dataset) -> Retrieved:
+    """A retrieve below the study level without the Study Instance UID that brought nothing:
+    a PACS that retrieves hierarchically (DCMTK's dcmqrscp) matches nothing without the keys
+    of the levels above (PS3.4 C.4.2.2.1), and answers Success all the same."""
+    level = str(identifier.get("QueryRetrieveLevel", "")).upper()
+    if (
+        retrieved.received == 0
+        and not retrieved.cancelled
+        and level in ("SERIES", "IMAGE")
+        and not identifier.get("StudyInstanceUID")
+    ):
+        log.warning(
+            "The PACS sent nothing for this %s-level retrieve. One that retrieves "
+            "hierarchically (DCMTK's dcmqrscp) matches nothing without the keys of the levels "
+            "above: pass StudyInstanceUID= too (a find() at the %s level returns it).",
+            level, level,
+        )  # fmt: skip
+    return retrieved
 
 
 def _partial(exc: PacsboxError, retrieved: Retrieved) -> None:

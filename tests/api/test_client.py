@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import threading
 from pathlib import Path
@@ -640,6 +641,25 @@ async def test_a_c_get_answered_0xc000_says_the_pacs_may_hold_nothing(tmp_path):
         with pytest.raises(pacsbox.IdentifierError) as caught:
             await client.retrieve(StudyInstanceUID="1.2.3", dest=tmp_path, method="get")
     assert "hold nothing that matches: a C-FIND with the same keys tells" in str(caught.value)
+
+
+async def test_an_empty_series_retrieve_without_the_study_uid_says_what_to_add(tmp_path, caplog):
+    """DCMTK's dcmqrscp retrieves hierarchically: a SERIES-level retrieve by the Series
+    Instance UID alone matches nothing and ends in Success; the log says to add the Study
+    Instance UID (it returned 0 instances without a word)."""
+    async with (
+        await misbehaving(FinalStatus(0x0000), get=True) as server,
+        client_for(server) as client,
+    ):
+        with caplog.at_level(logging.WARNING, logger="pacsbox"):
+            result = await client.retrieve(SeriesInstanceUID="1.2.3", dest=tmp_path,
+                                           method="get")  # fmt: skip
+            assert result.received == 0
+            assert "pass StudyInstanceUID= too" in caplog.text
+            caplog.clear()
+            await client.retrieve(SeriesInstanceUID="1.2.3", StudyInstanceUID="1.2",
+                                  dest=tmp_path, method="get")  # fmt: skip
+            assert "StudyInstanceUID" not in caplog.text
 
 
 def test_keyword_mistakes_are_explained():
