@@ -377,6 +377,20 @@ class SuccessFirst(RequestHandler):
         self.tasks.add(asyncio.ensure_future(later()))
 
 
+async def send_one(assoc, request, port: int | None) -> None:
+    """One CT instance for a C-MOVE (to ``port``, an association of its own) or a C-GET
+    (over its association)."""
+    ds = ct_dataset()
+    if isinstance(request, CMoveRQ):
+        await push(port, [ds])
+        return
+    store_context = assoc.context_for(CT)
+    store = CStoreRQ(message_id=900, affected_sop_class_uid=CT,
+                     affected_sop_instance_uid=ds.SOPInstanceUID)  # fmt: skip
+    raw = encode_identifier(ds, store_context.transfer_syntax)
+    await assoc.request_one(store_context.context_id, store, raw)
+
+
 class UntilCancelled(RequestHandler):
     """C-MOVE or C-GET: one instance (with a pending response only if ``pending``), then waits
     for our C-CANCEL and ends with 0xFE00 (or, without ``answer``, never ends)."""
@@ -386,15 +400,7 @@ class UntilCancelled(RequestHandler):
         self.cancelled = False
 
     async def handle(self, assoc, context, request, dataset) -> None:
-        ds = ct_dataset()
-        if isinstance(request, CMoveRQ):
-            await push(self.port, [ds])
-        else:
-            store_context = assoc.context_for(CT)
-            store = CStoreRQ(message_id=900, affected_sop_class_uid=CT,
-                             affected_sop_instance_uid=ds.SOPInstanceUID)  # fmt: skip
-            raw = encode_identifier(ds, store_context.transfer_syntax)
-            await assoc.request_one(store_context.context_id, store, raw)
+        await send_one(assoc, request, self.port)
         if self.pending:
             await assoc.send(context.context_id, response(request, 0xFF00, (9, 1, 0, 0)))
         await asyncio.wait_for(assoc.operation(request.message_id).cancelled.wait(), HANG)
@@ -413,15 +419,7 @@ class OneThenAbort(RequestHandler):
         self.port = port
 
     async def handle(self, assoc, context, request, dataset) -> None:
-        ds = ct_dataset()
-        if isinstance(request, CMoveRQ):
-            await push(self.port, [ds])
-        else:
-            store_context = assoc.context_for(CT)
-            store = CStoreRQ(message_id=900, affected_sop_class_uid=CT,
-                             affected_sop_instance_uid=ds.SOPInstanceUID)  # fmt: skip
-            raw = encode_identifier(ds, store_context.transfer_syntax)
-            await assoc.request_one(store_context.context_id, store, raw)
+        await send_one(assoc, request, self.port)
         assoc.abort()
 
 
