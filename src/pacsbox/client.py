@@ -402,6 +402,12 @@ class AsyncClient:
             raise ValueError(f"method is {method!r}; use one of {', '.join(METHODS)}")
         identifier, model_ = self._retrieve_identifier(identifier, model, level, keys)
         directory = None if dest is None else Path(dest)
+        if directory is not None and directory.exists() and not directory.is_dir():
+            raise PacsboxError(
+                f"dest={str(dest)!r} is a file, not a directory: pass the directory the "
+                "instances are to be written to (it is made if missing), or dest=None to "
+                "keep them in memory"
+            )
         if cancel is not None and cancel.cancelled:  # nothing asked, nothing to cancel
             log.info("The retrieve was cancelled before it started: nothing was asked")
             return Retrieved("move" if method == "move" else "get", directory, cancelled=True)

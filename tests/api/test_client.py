@@ -670,6 +670,8 @@ def test_keyword_mistakes_are_explained():
         asyncio.run(client.retrieve(StudyInstanceUid="1.2"))  # not "needs a unique key"
     with pytest.raises(ValueError, match="auto, get, move"):
         asyncio.run(client.retrieve(StudyInstanceUID="1.2", method="zip"))
+    with pytest.raises(pacsbox.PacsboxError, match="is a file, not a directory"):
+        asyncio.run(client.retrieve(StudyInstanceUID="1.2", dest=__file__))
 
 
 def test_keyword_values_become_an_identifier():
