@@ -725,7 +725,11 @@ def _retrieve_level(keys: dict[str, Any]) -> str:
     for key, level in LEVEL_OF_KEY:
         if keys.get(key):
             return level
-    _identifier(keys, "STUDY", ())  # a misspelt key (StudyInstanceUid=) is said as such
+    from .query_keys import parse_key
+
+    _no_misspelt_arguments(keys)  # a misspelt key is said as such, not as "no unique key":
+    for name in keys:  # StudyInstanceUid= gets "did you mean StudyInstanceUID"
+        parse_key(f"{name}=")
     raise ValueError(
         "a retrieve needs a unique key with a value: StudyInstanceUID, SeriesInstanceUID, "
         "SOPInstanceUID or PatientID (or pass level= and an identifier Dataset)"

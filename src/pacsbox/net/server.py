@@ -112,20 +112,21 @@ class Server:
 
     def listening(self) -> None:
         """start_on's socket listens now: accept on it, if accepting() says to."""
-        if not self._waiting:
-            return
-        self._waiting = False
-        if self._accepting and self._shared is not None:
-            loop = asyncio.get_running_loop()
-            loop.add_reader(self._shared.fileno(), self._accept_one, loop, self._shared)
+        if self._waiting:
+            self._waiting = False
+            if self._accepting:
+                self._watch(True)
 
     def accepting(self, on: bool) -> None:
         """Take connections from start_on's socket (the default), or not."""
         if self._shared is None or on == self._accepting:
             return
         self._accepting = on
-        if self._waiting:  # listening() starts it
-            return
+        if not self._waiting:  # else listening() starts it
+            self._watch(on)
+
+    def _watch(self, on: bool) -> None:
+        assert self._shared is not None
         loop = asyncio.get_running_loop()
         if on:
             loop.add_reader(self._shared.fileno(), self._accept_one, loop, self._shared)
