@@ -18,6 +18,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -286,23 +287,37 @@ def test_duplicate_kept_or_refused(index: Index, policy, outcome):
     assert index.stats() == IndexStats(1, 1, 1, 1)
 
 
-def test_an_instance_sent_to_another_area_says_where_it_was(index: Index, caplog):
-    """The index keeps one copy of each SOP Instance UID across storage areas (DCMTK's
-    dcmqrscp keeps one in each): sent to another area, it moves there, and the log says
-    from where; kept or refused, the log says which area holds it."""
+@pytest.mark.parametrize("policy", ["replace", "keep", "refuse"])
+def test_each_storage_area_holds_its_own_copy(index: Index, policy: str):
+    """As DCMTK's dcmqrscp keeps one copy of an instance in each storage area: sent to another
+    area (or to the default one) it is added there, whatever the duplicate policy, and the
+    first area keeps its copy; a duplicate is one in the same area."""
     study, series, sop = new_uid(), new_uid(), new_uid()
-    add(index, ct_header(study, series, sop), "a.dcm", area="LOWER")
-    with caplog.at_level(logging.WARNING, logger="pacsbox"):
-        result = add(index, ct_header(study, series, sop), "b.dcm", area="UPPER")
-    assert result.outcome is AddOutcome.REPLACED
-    assert f"{sop} was in storage area LOWER; it is now in storage area UPPER only" in caplog.text
-    record = index.get_instance(sop)
-    assert record is not None and record.area == "UPPER"
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="pacsbox"):
-        result = add(index, ct_header(study, series, sop), "c.dcm", on_duplicate="refuse")
-    assert result.outcome is AddOutcome.REFUSED
-    assert f"{sop} is in storage area UPPER already; not stored in the default" in caplog.text
+    header = ct_header(study, series, sop)
+    assert add(index, header, "a.dcm", area="LOWER").outcome is AddOutcome.ADDED
+    assert (
+        add(index, header, "b.dcm", area="UPPER", on_duplicate=policy).outcome is AddOutcome.ADDED
+    )
+    assert add(index, header, "c.dcm", on_duplicate=policy).outcome is AddOutcome.ADDED
+    again = add(index, header, "d.dcm", area="UPPER", on_duplicate=policy)
+    assert again.outcome is {"replace": AddOutcome.REPLACED, "keep": AddOutcome.KEPT,
+                             "refuse": AddOutcome.REFUSED}[policy]  # fmt: skip
+    upper = "d.dcm" if policy == "replace" else "b.dcm"
+    assert again.indexed_path == upper
+    assert index.get_instance(sop, "LOWER").path == "a.dcm"
+    assert index.get_instance(sop, "UPPER").path == upper
+    assert index.get_instance(sop, None).path == "c.dcm"
+    assert index.get_instance(sop, "OTHER") is None
+    latest = index.get_instance(sop)  # any area: the most recently received copy
+    assert (latest.area, latest.path) == (
+        ("UPPER", "d.dcm") if policy == "replace" else (None, "c.dcm")
+    )
+    assert index.instance_location(sop, "LOWER").path == "a.dcm"
+    assert index.stats() == IndexStats(1, 1, 1, 3)
+    assert index.remove_instance(sop, "LOWER") == "a.dcm"
+    assert index.get_instance(sop, "LOWER") is None
+    assert index.get_instance(sop, None).path == "c.dcm"
+    assert index.stats() == IndexStats(1, 1, 1, 2)
 
 
 def test_replacement_in_another_study_prunes_the_empty_levels(index: Index):
@@ -529,7 +544,8 @@ def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database,
         assert index.schema_revision() == migrations.head_revision()
         indexes = _instance_indexes(index)
         assert set(indexes) == {"ix_instances_series_fk", "ix_instances_area_received_at"}
-        assert "AREA IS NOT NULL" in indexes["ix_instances_area_received_at"].upper()
+        where = indexes["ix_instances_area_received_at"].upper().replace("::TEXT", "")
+        assert "AREA) <> ''" in where or "AREA <> ''" in where
         assert index.stats() == IndexStats(1, 1, 1, 2)
         assert [s.instances for s in index.studies_of_area("ARCHIVE")] == [1]
         assert [s.instances for s in index.studies_of_area(None)] == [1]
@@ -538,6 +554,41 @@ def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database,
     head = migrations.head_revision()
     assert f"Upgrading the index schema from revision 0001 to {head}" in said[0]
     assert said[1].startswith(f"Index schema upgraded to revision {head} in ")
+
+
+def test_0004_keeps_a_copy_per_area_and_keeps_the_rows(db: Database):
+    """An index of revision 0003 (one row per SOP Instance UID; the default area's rows with a
+    NULL area) is upgraded when opened: its rows stay where they were, the default area's
+    read as None, and an instance of one area can then be stored in another too."""
+    study, series_uid, in_area, no_area = new_uid(), new_uid(), new_uid(), new_uid()
+    with db.open() as index:
+        add(index, ct_header(study, series_uid, in_area), "a.dcm", area="ARCHIVE")
+        add(index, ct_header(study, series_uid, no_area), "b.dcm")
+        with index.engine.begin() as conn:
+            command.downgrade(migrations.alembic_config(conn), "0003")
+            areas = conn.execute(sa.text("SELECT area FROM instances ORDER BY id")).scalars()
+            assert list(areas) == ["ARCHIVE", None]
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(sa.text("INSERT INTO instances (sop_instance_uid, series_fk, "
+                                     "sop_class_uid, transfer_syntax, path, size, received_at, "
+                                     "area) SELECT sop_instance_uid, series_fk, sop_class_uid, "
+                                     "transfer_syntax, 'c.dcm', size, received_at, 'OTHER' "
+                                     "FROM instances WHERE area = 'ARCHIVE'"))  # fmt: skip
+    with db.open() as index:
+        assert index.schema_revision() == migrations.head_revision()
+        assert index.get_instance(no_area, None).path == "b.dcm"
+        assert index.get_instance(no_area).area is None
+        assert [s.instances for s in index.studies_of_area(None)] == [1]
+        assert [s.instances for s in index.studies_of_area("ARCHIVE")] == [1]
+        result = add(index, ct_header(study, series_uid, in_area), "c.dcm", area="OTHER")
+        assert result.outcome is AddOutcome.ADDED
+        assert index.get_instance(in_area, "ARCHIVE").path == "a.dcm"
+        assert index.stats() == IndexStats(1, 1, 1, 3)
+        with (
+            index.engine.begin() as conn,  # back to 0003 is refused while copies exist
+            pytest.raises(RuntimeError, match="held in several storage areas"),
+        ):
+            command.downgrade(migrations.alembic_config(conn), "0003")
 
 
 def test_an_area_query_uses_the_partial_area_index(tmp_path: Path):

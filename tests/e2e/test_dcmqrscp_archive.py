@@ -249,21 +249,45 @@ def test_on_duplicate(tmp_path, samples, db, policy):
         assert "DIMSE Status                  : 0x0000: Success" in cp.stderr
 
 
-def test_a_resend_to_another_area_moves_the_instance(tmp_path, samples, db):
-    """Replaced into another area: the index row names the new area and the first area's
-    file is deleted (the paths are relative to each area's directory)."""
+@pytest.mark.parametrize("policy", ["replace", "refuse"])
+def test_each_area_keeps_its_own_copy(tmp_path, samples, db, policy):
+    """As in DCMTK's dcmqrscp, each storage area holds its own copy of an instance: the same
+    SOP Instance UID stored through a second called AE title is no duplicate there (not
+    refused with --on-duplicate refuse), the first area keeps its copy and file, and each
+    area's C-FIND and C-GET answer from its own copy. (The patient, study and series rows
+    are shared by the areas, with the latest instance's attributes: a re-send with other
+    patient attributes renames the study in both areas.)"""
     options, url = db
     port = peers.free_port()
     cfg = config(tmp_path, port, ("FIRST", "RW", (10, "10mb")), ("SECOND", "RW", (10, "10mb")))
-    with dcmqrscp(cfg, port, *options):
+    sop = sop_uid(samples["ct"])
+    with dcmqrscp(cfg, port, "--on-duplicate", policy, *options) as server:
         stored(storescu(port, "FIRST", samples["ct"]))
         stored(storescu(port, "SECOND", samples["ct"]))
+        for area in ("FIRST", "SECOND"):
+            cp = peers.run_dcmtk(
+                "findscu", "-v", "-S", "-aec", area, "-aet", "ACME1", "localhost", port,
+                "-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={study_uid(samples['ct'])}",
+                "-k", "SeriesInstanceUID", "-k", f"SOPInstanceUID={sop}", "-k", "PatientName",
+            )  # fmt: skip
+            assert cp.returncode == 0, cp.stderr
+            assert cp.stderr.count("Find Response: ") == 1, cp.stderr
+            got = tmp_path / f"got-{area}"
+            got.mkdir()
+            cp = peers.run_dcmtk(
+                "getscu", "-v", "-aec", area, "-aet", "ACME1", "-od", got, "localhost", port,
+                "-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={study_uid(samples['ct'])}",
+                "-k", f"SOPInstanceUID={sop}",
+            )  # fmt: skip
+            assert cp.returncode == 0, cp.stderr
+            assert len(list(got.iterdir())) == 1, cp.stderr
         with Index.open(url) as index:
-            record = index.get_instance(sop_uid(samples["ct"]))
-            assert index.studies_of_area("FIRST") == []
-    assert record.area == "SECOND"
-    assert not any((tmp_path / "FIRST").iterdir())
-    assert [p.name for p in (tmp_path / "SECOND").iterdir()] == [record.path]
+            first, second = (index.get_instance(sop, area) for area in ("FIRST", "SECOND"))
+            assert [s.instances for s in index.studies_of_area("FIRST")] == [1]
+            assert [s.instances for s in index.studies_of_area("SECOND")] == [1]
+        assert "Refusing" not in server.stderr()
+    assert [p.name for p in (tmp_path / "FIRST").iterdir()] == [first.path]
+    assert [p.name for p in (tmp_path / "SECOND").iterdir()] == [second.path]
 
 
 # --- the tutorial ----------------------------------------------------------------------------

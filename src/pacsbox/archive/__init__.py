@@ -3,6 +3,7 @@ PostgreSQL, with each instance's header as DICOM JSON (``Index``)."""
 
 from .header import HeaderError
 from .index import (
+    ANY_AREA,
     DEFAULT_URL,
     AddOutcome,
     AddResult,
@@ -19,6 +20,7 @@ from .index import (
 )
 
 __all__ = [
+    "ANY_AREA",
     "DEFAULT_URL",
     "AddOutcome",
     "AddResult",

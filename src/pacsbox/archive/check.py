@@ -164,8 +164,8 @@ def _rows(index) -> Iterator[_Row]:
         instances.c.header.is_(None),
     ).order_by(instances.c.id)
     with index.engine.connect() as conn:
-        for row in conn.execute(query):
-            yield _Row(*row)
+        for uid, area, *rest in conn.execute(query):
+            yield _Row(uid, area or None, *rest)  # "" in the index: the default area
 
 
 # (level, its table's UID column, its children's key to it)
@@ -313,8 +313,8 @@ _LEFT_ALONE = {
 
 def _row_still(index, finding: Finding, roots) -> bool:
     """Whether the index still holds the finding's row, with the same file."""
-    record = index.get_instance(finding.sop_instance_uid)
-    if record is None or record.area != finding.area:
+    record = index.get_instance(finding.sop_instance_uid, finding.area)
+    if record is None:
         return False
     return str(roots[record.area] / record.path) == finding.path
 
@@ -324,7 +324,7 @@ def _remove_row(index, finding: Finding, roots, _stale_after) -> str:
         return "not repaired: the file is there again"
     if not _row_still(index, finding, roots):
         return "not repaired: the row changed meanwhile"
-    index.remove_instance(finding.sop_instance_uid)
+    index.remove_instance(finding.sop_instance_uid, finding.area)
     if finding.kind == "damaged":
         return "row removed; " + _set_aside(Path(finding.path), roots[finding.area])
     return "row removed"
@@ -333,7 +333,7 @@ def _remove_row(index, finding: Finding, roots, _stale_after) -> str:
 def _wrong_instance(index, finding: Finding, roots, _stale_after) -> str:
     if not _row_still(index, finding, roots):
         return "not repaired: the row changed meanwhile"
-    index.remove_instance(finding.sop_instance_uid)
+    index.remove_instance(finding.sop_instance_uid, finding.area)
     file_as = Finding("orphan", finding.path, None, finding.area)
     return "row removed; the file: " + _reindex(index, file_as, roots, _stale_after)
 
@@ -354,17 +354,16 @@ def _reindex(index, finding: Finding, roots, _stale_after) -> str:
     except Exception as exc:
         if finding.sop_instance_uid and finding.kind == "wrong_size":
             if _row_still(index, finding, roots):
-                index.remove_instance(finding.sop_instance_uid)
+                index.remove_instance(finding.sop_instance_uid, finding.area)
             return f"not whole ({exc}): row removed; " + _set_aside(file, root)
         return f"not whole ({exc}): " + _set_aside(file, root)
     if finding.kind == "wrong_size" and info.sop_instance_uid != finding.sop_instance_uid:
         return f"not repaired: the file holds {info.sop_instance_uid}; check again"
     relative = file.relative_to(root).as_posix()
-    stored = index.instance_location(info.sop_instance_uid)
-    if stored is not None and (stored.area, stored.path) != (finding.area, relative):
-        other = roots.get(stored.area)
-        other_file = other / stored.path if other is not None else None
-        if other_file is not None and other_file.is_file():
+    stored = index.instance_location(info.sop_instance_uid, finding.area)
+    if stored is not None and stored.path != relative:
+        other_file = root / stored.path
+        if other_file.is_file():
             if filecmp.cmp(file, other_file, shallow=False):
                 file.unlink()
                 return f"deleted: the same bytes as the indexed {other_file}"
@@ -372,7 +371,7 @@ def _reindex(index, finding: Finding, roots, _stale_after) -> str:
                 f"left alone: {info.sop_instance_uid} is indexed as {other_file}, whose "
                 "content differs; keep the one you want (delete the other), then check again"
             )
-    record = index.get_instance(info.sop_instance_uid)
+    record = index.get_instance(info.sop_instance_uid, finding.area)
     index.add(
         header,
         path=relative,
@@ -391,7 +390,7 @@ def _write_header(index, finding: Finding, roots, _stale_after) -> str:
     if not _row_still(index, finding, roots):
         return "not repaired: the row changed meanwhile"
     header, _ = read_stored_header(Path(finding.path))
-    if index.write_header(finding.sop_instance_uid, header):
+    if index.write_header(finding.sop_instance_uid, header, finding.area):
         return "header document written from the file"
     return "not repaired: the row has its document now"
 

@@ -12,7 +12,9 @@ The rules it keeps:
   birth date and sex as its own latest instance gives them: studies of one patients row (no
   Patient ID) answer queries below PATIENT level each with their own.
 - A second instance with an indexed SOP Instance UID replaces the first (``on_duplicate``:
-  "replace", the default), or leaves it ("keep"), or is refused ("refuse").
+  "replace", the default), or leaves it ("keep"), or is refused ("refuse"). That is within one
+  storage area (``area``, dcmqrscp's AETable): as in dcmqrscp, each area holds its own copy,
+  under the one patient, study and series rows.
 
 Several processes may share one database. Every write is an INSERT ... ON CONFLICT DO NOTHING
 followed by a re-select, so two processes creating the same patient, study or series at once
@@ -39,7 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -58,7 +60,17 @@ from ..errors import PacsboxError
 from ..log import log
 from . import migrations
 from .header import HeaderValues, dumps, header_document, header_values, loads
-from .schema import instances, patients, series, studies
+from .schema import in_area, instances, patients, series, studies
+
+
+class _AnyArea(Enum):
+    ANY_AREA = "any storage area"
+
+
+# get_instance's, instance_location's and remove_instance's default: the instance's most
+# recently received copy, whichever storage area holds it
+ANY_AREA = _AnyArea.ANY_AREA
+AreaChoice = str | None | Literal[_AnyArea.ANY_AREA]
 
 
 class Level(IntEnum):
@@ -119,8 +131,8 @@ _WRITTEN = (AddOutcome.ADDED, AddOutcome.REPLACED)
 class AddResult:
     """What ``add`` did.
 
-    indexed_path: the file the index holds for the SOP Instance UID after the call (the new
-    path when added or replaced, the earlier one when kept or refused).
+    indexed_path: the file the index holds for the SOP Instance UID in the storage area after
+    the call (the new path when added or replaced, the earlier one when kept or refused).
     old_path: when replaced, the earlier file, which the index no longer references and the
     caller may delete; None if nothing was replaced or the earlier path is the new one.
     """
@@ -246,8 +258,8 @@ def _utc(moment: datetime) -> datetime:
 # --- statements, built once: SQLAlchemy caches their compiled form -------------------------
 
 _SELECT_INSTANCE = (
-    select(instances.c.id, instances.c.path, instances.c.series_fk, instances.c.area)
-    .where(instances.c.sop_instance_uid == bindparam("uid"))
+    select(instances.c.id, instances.c.path, instances.c.series_fk)
+    .where(instances.c.sop_instance_uid == bindparam("uid"), instances.c.area == bindparam("area"))
     .with_for_update()
 )
 _SELECT_PATIENT = select(
@@ -490,7 +502,7 @@ class Index:
         )
         self._insert_instance = (
             insert(instances)
-            .on_conflict_do_nothing(index_elements=["sop_instance_uid"])
+            .on_conflict_do_nothing(index_elements=["sop_instance_uid", "area"])
             .returning(instances.c.id)
         )
         self._instance_rows = _DriverInsert(self._insert_instance, engine, _INSTANCE_ROW_KEYS)
@@ -807,16 +819,17 @@ class Index:
                 results[n] = exc
         return results  # type: ignore[return-value]
 
-    def write_header(self, sop_instance_uid: str, header) -> bool:
-        """Write the header document of an instance whose row has none (see ``add``'s
-        header_later: a server stopped before writing it), made from ``header`` (its
-        file's); whether it was written."""
+    def write_header(self, sop_instance_uid: str, header, area: str | None = None) -> bool:
+        """Write the header document of an instance whose row (in storage area ``area``,
+        None: the default one) has none (see ``add``'s header_later: a server stopped before
+        writing it), made from ``header`` (its file's); whether it was written."""
         document = header_document(header)
         statement = (
             update(instances)
-            .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.header.is_(None))
+            .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.area == (area or ""),
+                   instances.c.header.is_(None))
             .values(header=document)
-        )
+        )  # fmt: skip
         return self._write(lambda conn: conn.execute(statement).rowcount) == 1
 
     def _row(self, header, path, size, transfer_syntax, calling_ae, area, received_at,
@@ -835,7 +848,7 @@ class Index:
             "size": size,
             "received_at": received_at or datetime.now(UTC),
             "calling_ae": calling_ae,
-            "area": area,
+            "area": area or "",  # the column's default area is ""
             "header": document,
         }
 
@@ -989,9 +1002,7 @@ class Index:
                 self._placements.clear()
                 raise _Restart from None
             # the UID is indexed already: the full path below decides what to do
-        existing = conn.execute(_SELECT_INSTANCE, {"uid": uid}).first()
-        if existing is not None and existing.area != row.get("area"):
-            _log_other_area(uid, existing.area, row.get("area"), policy)
+        existing = conn.execute(_SELECT_INSTANCE, {"uid": uid, "area": row["area"]}).first()
         if existing is not None and policy is not OnDuplicate.REPLACE:
             outcome = AddOutcome.KEPT if policy is OnDuplicate.KEEP else AddOutcome.REFUSED
             return AddResult(outcome, uid, existing.path)
@@ -1086,13 +1097,17 @@ class Index:
             conn.execute(delete(table).where(table.c.id == row_id))
             row_id = parent
 
-    def remove_instance(self, sop_instance_uid: str) -> str | None:
-        """Remove the instance (and a series, study, patient it leaves empty); returns its
-        path, for the caller to delete the file, or None if it was not indexed."""
+    def remove_instance(self, sop_instance_uid: str, area: AreaChoice = ANY_AREA) -> str | None:
+        """Remove the instance's copy in storage area ``area`` (None: the default area; by
+        default its most recently received copy) and a series, study, patient it leaves
+        empty; returns its path, for the caller to delete the file, or None if it was not
+        indexed."""
+        chosen = _copy(select(instances.c.id, instances.c.path, instances.c.series_fk),
+                       sop_instance_uid, area).with_for_update()  # fmt: skip
 
         def work(conn: Connection) -> str | None:
             self._placements.clear()
-            row = conn.execute(_SELECT_INSTANCE, {"uid": sop_instance_uid}).first()
+            row = conn.execute(chosen).first()
             if row is None:
                 return None
             conn.execute(delete(instances).where(instances.c.id == row.id))
@@ -1152,7 +1167,11 @@ class Index:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def get_instance(self, sop_instance_uid: str) -> InstanceRecord | None:
+    def get_instance(
+        self, sop_instance_uid: str, area: AreaChoice = ANY_AREA
+    ) -> InstanceRecord | None:
+        """The instance's copy in storage area ``area`` (None: the default area; by default its
+        most recently received copy, whichever area holds it), or None."""
         query = (
             select(
                 instances.c.sop_instance_uid,
@@ -1173,13 +1192,13 @@ class Index:
             .join(series, series.c.id == instances.c.series_fk)
             .join(studies, studies.c.id == series.c.study_fk)
             .join(patients, patients.c.id == studies.c.patient_fk)
-            .where(instances.c.sop_instance_uid == sop_instance_uid)
         )
-        row = self._read(lambda conn: conn.execute(query).first())
+        row = self._read(lambda conn: conn.execute(_copy(query, sop_instance_uid, area)).first())
         if row is None:
             return None
         fields = row._asdict()
         fields["received_at"] = _utc(row.received_at)
+        fields["area"] = row.area or None
         return InstanceRecord(**fields)
 
     def get_study(self, study_instance_uid: str) -> StudyRecord | None:
@@ -1246,7 +1265,7 @@ class Index:
             .select_from(instances)
             .join(series, series.c.id == instances.c.series_fk)
             .join(studies, studies.c.id == series.c.study_fk)
-            .where(instances.c.area.is_(None) if area is None else instances.c.area == area)
+            .where(in_area(area))
             .group_by(studies.c.id, studies.c.study_instance_uid)
             .order_by(last, studies.c.id)
         )
@@ -1270,10 +1289,13 @@ class Index:
 
     # --- storage areas (dcmqrscp's AETable quotas) -------------------------------------------
 
-    def instance_location(self, sop_instance_uid: str) -> InstanceLocation | None:
-        """The area, path, size and study of an indexed instance (None if not indexed):
-        checked before a received file is renamed into place, so that a kept or refused
-        duplicate never overwrites the stored one."""
+    def instance_location(
+        self, sop_instance_uid: str, area: AreaChoice = ANY_AREA
+    ) -> InstanceLocation | None:
+        """The area, path, size and study of an indexed instance's copy in storage area
+        ``area`` (None: the default area; by default its most recently received copy), or
+        None: checked before a received file is renamed into place, so that a kept or
+        refused duplicate never overwrites the stored one."""
         query = (
             select(
                 instances.c.sop_instance_uid,
@@ -1284,27 +1306,29 @@ class Index:
             )
             .join(series, series.c.id == instances.c.series_fk)
             .join(studies, studies.c.id == series.c.study_fk)
-            .where(instances.c.sop_instance_uid == sop_instance_uid)
         )
-        row = self._read(lambda conn: conn.execute(query).first())
-        return InstanceLocation(*row) if row is not None else None
+        row = self._read(lambda conn: conn.execute(_copy(query, sop_instance_uid, area)).first())
+        if row is None:
+            return None
+        uid, study, area_column, path, size = row
+        return InstanceLocation(uid, study, area_column or None, path, size)
 
     def area_usage(self, area: str | None, study_instance_uid: str) -> AreaUsage:
         """The instances and bytes of the study in storage area ``area`` (None: the default
         area) and, when it has none there, the number of studies the area holds."""
-        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
+        this_area = in_area(area)
         of_study = (
             select(func.count(instances.c.id), func.coalesce(func.sum(instances.c.size), 0))
             .select_from(instances)
             .join(series, series.c.id == instances.c.series_fk)
             .join(studies, studies.c.id == series.c.study_fk)
-            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+            .where(studies.c.study_instance_uid == study_instance_uid, this_area)
         )
         count_studies = (
             select(func.count(func.distinct(series.c.study_fk)))
             .select_from(instances)
             .join(series, series.c.id == instances.c.series_fk)
-            .where(in_area)
+            .where(this_area)
         )
 
         def work(conn: Connection) -> AreaUsage:
@@ -1318,12 +1342,11 @@ class Index:
         """Remove the study's instances in storage area ``area`` (and the series, study and
         patient left empty; instances in other areas stay); returns their paths, relative to
         the area's directory, for the caller to delete the files."""
-        in_area = instances.c.area.is_(None) if area is None else instances.c.area == area
         chosen = (
             select(instances.c.id)
             .join(series, series.c.id == instances.c.series_fk)
             .join(studies, studies.c.id == series.c.study_fk)
-            .where(studies.c.study_instance_uid == study_instance_uid, in_area)
+            .where(studies.c.study_instance_uid == study_instance_uid, in_area(area))
         )
 
         def work(conn: Connection) -> list[str]:
@@ -1340,6 +1363,15 @@ class Index:
         return self._write(work)
 
 
+def _copy(query, sop_instance_uid: str, area: AreaChoice):
+    """``query`` (a select of instances) narrowed to the instance's copy in ``area``, or with
+    ANY_AREA to its most recently received copy first."""
+    query = query.where(instances.c.sop_instance_uid == sop_instance_uid)
+    if area is ANY_AREA:
+        return query.order_by(instances.c.received_at.desc(), instances.c.id.desc()).limit(1)
+    return query.where(instances.c.area == (area or ""))
+
+
 def _writer_lock_file(engine: Engine) -> int | None:
     """A descriptor of ``<database>-writer`` to flock around write transactions, for SQLite
     on a file where flock exists; None otherwise (PostgreSQL queues writers on row locks)."""
@@ -1353,22 +1385,6 @@ def _writer_lock_file(engine: Engine) -> int | None:
         return None
     path = Path(database).expanduser()
     return os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-
-
-def _log_other_area(uid: str, stored: str | None, new: str | None, policy: OnDuplicate) -> None:
-    """An instance sent to one storage area that another holds: the index keeps one copy of
-    each SOP Instance UID, where DCMTK's dcmqrscp keeps one in each area."""
-
-    def name(area: str | None) -> str:
-        return f"storage area {area}" if area else "the default storage area"
-
-    if policy is OnDuplicate.REPLACE:
-        log.warning("%s was in %s; it is now in %s only (the archive keeps one copy of an "
-                    "instance, where DCMTK's dcmqrscp keeps one in each area)",
-                    uid, name(stored), name(new))  # fmt: skip
-    else:
-        log.warning("%s is in %s already; not stored in %s too (the archive keeps one copy "
-                    "of an instance)", uid, name(stored), name(new))  # fmt: skip
 
 
 class _Checkpointer:

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection
 
 from ..log import log
 from ..services.qr_models import LEVELS, Model
-from .schema import instances, patients, series, studies
+from .schema import in_area, instances, patients, series, studies
 
 # PS3.7 C / PS3.4 C.4.1.1.4 statuses a query may end with
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
@@ -157,9 +157,7 @@ DEFAULT_AREA = ""
 
 def _area_scope(area: str | None) -> ColumnElement[bool] | None:
     """The instances of storage area ``area`` (DEFAULT_AREA: of none); None: of every area."""
-    if area is None:
-        return None
-    return instances.c.area.is_(None) if area == DEFAULT_AREA else instances.c.area == area
+    return None if area is None else in_area(area)
 
 
 @dataclass(frozen=True, slots=True)
@@ -764,7 +762,8 @@ class Query:
         from ..services.storage_scp import read_stored_header
         from .header import dumps, header_document, loads
 
-        file = self.options.locate(area, path) if self.options.locate is not None else None
+        locate = self.options.locate
+        file = locate(area or None, path) if locate is not None else None  # "": the default
         if file is None:
             return {}
         try:
@@ -982,6 +981,11 @@ def retrieve_instances(
     rows = conn.execute(
         select(instances.c.sop_class_uid, instances.c.sop_instance_uid,
                instances.c.transfer_syntax, instances.c.path, instances.c.area)
-        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id)
+        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id.desc())
     )  # fmt: skip
-    return level, [StoredInstance(*row) for row in rows]
+    # Of an instance that several storage areas hold (area None: every area), its most
+    # recently indexed copy, once; in the order indexed
+    found: dict[str, StoredInstance] = {}
+    for sop_class, uid, syntax, path, row_area in rows:
+        found.setdefault(uid, StoredInstance(sop_class, uid, syntax, path, row_area or None))
+    return level, list(reversed(found.values()))

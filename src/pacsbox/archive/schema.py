@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    and_,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -44,8 +45,10 @@ metadata = MetaData(
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
-# a partial index's rows: those with a storage area (area = :name implies it, so it is used)
-_WITH_AREA = text("area IS NOT NULL")
+# A partial index's rows: those with a storage area. SQLite uses a partial index only for a
+# query whose WHERE holds this very term (area = :name does not imply it there): queries of one
+# area add IN_AN_AREA (Index.studies_of_area, archive/query.py).
+IN_AN_AREA = text("area <> ''")
 
 # The DICOM JSON header: JSONB on PostgreSQL (indexable with GIN later), JSON text on SQLite.
 HeaderJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -130,7 +133,7 @@ instances = Table(
     "instances",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("sop_instance_uid", String(), nullable=False, unique=True),
+    Column("sop_instance_uid", String(), nullable=False),
     Column(
         "series_fk", Id, ForeignKey("series.id", ondelete="CASCADE"), nullable=False, index=True
     ),
@@ -141,7 +144,10 @@ instances = Table(
     Column("size", BigInteger(), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     _text("calling_ae"),
-    Column("area", String(), nullable=True),  # storage area (AE title); None: the default one
+    # The storage area (dcmqrscp's AETable AE title); "" the default one (0004). Each area
+    # holds its own copy of an instance, as dcmqrscp's do: the key is (UID, area), and a
+    # lookup by UID alone searches the same index.
+    _text("area"),
     # Nullable from the first revision: NULL would mean "not converted yet", should the JSON
     # conversion (~4 ms for a CT header, ten times the rest of an add) move off the C-STORE
     # response path. Relaxing NOT NULL later would rebuild the table on SQLite.
@@ -149,5 +155,13 @@ instances = Table(
     # No index on sop_class_uid: IMAGE-level queries name their series (ix_instances_series_fk).
     # Only rows with a storage area (dcmqrscp's AETable) are in the area index: pacsbox serve
     # stores with none, and each index is a B-tree more to write on every C-STORE (0002).
-    Index(None, "area", "received_at", sqlite_where=_WITH_AREA, postgresql_where=_WITH_AREA),
+    UniqueConstraint("sop_instance_uid", "area"),
+    Index(None, "area", "received_at", sqlite_where=IN_AN_AREA, postgresql_where=IN_AN_AREA),
 )
+
+
+def in_area(area: str | None):
+    """The condition on instances of storage area ``area`` (None or "": the default area),
+    worded so that a query of a named area uses the partial area index."""
+    same = instances.c.area == (area or "")
+    return and_(same, IN_AN_AREA) if area else same

@@ -115,8 +115,7 @@ class AreaSelection:
 class SelectedAreaStorageSCP(AreaStorageSCP):
     """AreaStorageSCP (one StorageSCP per writable area, access, quotas) with serve's choice
     of the area (AreaSelection.area_of): dcmqrscp's takes the called AE title's or none.
-    ``locate`` (area_locate) finds the default area's files too, so an instance re-sent to
-    an area from the default one does not leave its old file behind."""
+    ``locate`` (area_locate) finds the default area's files too."""
 
     def __init__(self, selection: AreaSelection, *, locate, **options) -> None:
         self._locate_row = locate  # before AreaStorageSCP hands self.locate to its stores

@@ -340,8 +340,8 @@ class StorageSCP(RequestHandler):
         SOP Instance UID, or None), which returns a Verdict to answer with instead of storing
         or None to store (it may make room first); and ``added(header, file size, stored)``,
         called once the instance's index row is committed (services/quota.py: AreaQuota).
-    locate: the file of an index row (area, path) of another area, to delete a replaced copy
-        stored there; None when that area's directory is unknown. Default: in ``output_dir``.
+    locate: the file of an index row (area, path), to delete a replaced copy; None when that
+        area's directory is unknown. Default: in ``output_dir``.
     on_stored: called with each StoredInstance before the response is sent.
     max_dataset_size: bytes; a larger data set is refused with 0xA700 once it has arrived (its
         temp file is deleted as soon as it passes the limit; the rest is read and dropped).
@@ -535,7 +535,7 @@ class StorageSCP(RequestHandler):
             return None, None
         uid = request.affected_sop_instance_uid
         try:
-            stored = self.index.instance_location(uid)
+            stored = self.index.instance_location(uid, self.area)
             if stored is not None and self.on_duplicate != "replace":
                 return self._duplicate(uid, stored.path), None
             verdict = self.quota.admit(header, size, stored) if self.quota is not None else None
@@ -715,8 +715,8 @@ class _Landing:
                 scp.quota.added(self.header, size, replacing)
             except Exception as exc:  # stored and indexed all the same; it recounts later
                 log.error("Cannot count %s against the area's quota: %s", target, exc)
-        if replacing is not None and (replacing.area, replacing.path) != (scp.area, path):
-            scp._remove_replaced(replacing.area, replacing.path)  # in another area, say
+        if replacing is not None and replacing.path != path:
+            scp._remove_replaced(replacing.area, replacing.path)
         elif replacing is None and result.old_path and result.old_path != result.indexed_path:
             (scp.output_dir / result.old_path).unlink(missing_ok=True)  # replaced elsewhere
         return None
