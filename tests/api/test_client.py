@@ -594,8 +594,8 @@ def test_a_token_cancelled_before_the_retrieve_asks_nothing(tmp_path, method):
 @pytest.mark.parametrize(
     ("status", "error", "words"),
     [
-        (0xA801, pacsbox.MoveDestinationUnknownError, ["0xA801", f"'{US}'", "port"]),
-        (0xC001, pacsbox.IdentifierError, ["0xC001", "QueryRetrieveLevel", f"'{US}'"]),
+        (0xA801, pacsbox.MoveDestinationUnknownError, ["0xA801", f"'{US}'", "port", "calling_ae"]),
+        (0xC001, pacsbox.IdentifierError, ["0xC001", "QueryRetrieveLevel", "level='STUDY'"]),
         (0x0120, pacsbox.IdentifierError, ["0x0120", "identifier"]),
         (0xA702, pacsbox.RetrieveOutOfResourcesError, ["0xA702", "port"]),
         (0xB000, pacsbox.SubOperationsFailedError, ["0xB000", "did not reach"]),
@@ -610,6 +610,8 @@ async def test_failure_statuses_are_typed_and_say_what_to_do(tmp_path, status, e
     assert caught.value.retrieved.received == 0  # what did arrive stays available
     for word in words:
         assert word.lower() in message.lower(), message
+    for flag in ("-aem", "-aet", "-aec", "-S -k", "with -d"):  # the command line's words
+        assert flag not in message, message
 
 
 @pytest.mark.parametrize("method", ["get", "move"])

@@ -26,6 +26,15 @@ from pacsbox.ul.pdu import (
     PresentationContextAC,
     PresentationContextRQ,
 )
+from pacsbox.wording import cli_words
+
+
+@pytest.fixture(autouse=True)
+def _as_the_command_line():
+    """These hints as `pacsbox <tool>` words them (DCMTK's flags); the API's are tested below."""
+    with cli_words():
+        yield
+
 
 # (result, source, reason) -> the three lines echoscu printed
 DCMTK_REJECTIONS = {
@@ -168,6 +177,24 @@ def test_user_abort_has_no_reason_and_points_at_the_peers_log():
 def test_abort_answering_our_request_suggests_ae_titles():
     assert "-aet" not in describe_abort(0, 0).hint
     assert "-aet and -aec" in describe_abort(0, 0, during_negotiation=True).hint
+
+
+def test_a_program_is_told_the_api_arguments_not_the_flags():
+    """Through the Python API the same hints name calling_ae= / called_ae=, not -aet / -aec."""
+    with cli_words(False):
+        hint = describe_rejection(AAssociateRJ(1, 1, 7), "ANY-SCP", "ECHOSCU").hint
+        assert "own AE title with called_ae= (for DCMTK's dcmqrscp" in hint
+        assert "check calling_ae= too: we sent 'ECHOSCU'" in hint
+        hint = describe_rejection(AAssociateRJ(1, 1, 3), "ANY-SCP", "ECHOSCU").hint
+        assert "Pass one it is configured for with calling_ae=, or add 'ECHOSCU'" in hint
+        assert (
+            "check calling_ae= and called_ae= and"
+            in describe_abort(0, 0, during_negotiation=True).hint
+        )
+        assert (
+            "-aet" not in hint and "-aec" not in describe_abort(0, 0, during_negotiation=True).hint
+        )
+        assert "DCMTK peers say why with -d" in describe_abort(0, 0).hint  # the peer's flag
 
 
 def test_abort_with_reserved_values():

@@ -14,6 +14,7 @@ from pacsbox.query_keys import build_identifier
 from pacsbox.services.find_scu import dcmtk_status_words, model_alternatives
 from pacsbox.services.qr_models import Model
 from pacsbox.syntaxes import SCU_PROPOSALS
+from pacsbox.wording import cli_words
 
 
 def parse(*argv: str):
@@ -165,6 +166,11 @@ def test_dcmtk_status_words():
 
 
 def test_model_alternatives():
-    assert model_alternatives(Model.WORKLIST) == (
-        "-P (Patient Root), -S (Study Root) or -O (Patient/Study Only)"
+    with cli_words():
+        assert model_alternatives(Model.WORKLIST) == (
+            "-P (Patient Root), -S (Study Root) or -O (Patient/Study Only)"
+        )
+    assert model_alternatives(Model.STUDY_ROOT) == (  # the API's words
+        "model='worklist' (Modality Worklist), model='patient' (Patient Root) or "
+        "model='patient-study-only' (Patient/Study Only)"
     )

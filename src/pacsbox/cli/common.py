@@ -168,13 +168,15 @@ def run_coroutine(coroutine, *, server: bool = False) -> int:
     import asyncio
 
     from ..errors import PacsboxError
+    from ..wording import cli_words
 
-    try:
-        with asyncio.Runner(loop_factory=event_loop_factory(server)) as runner:
-            return runner.run(coroutine)
-    except (PacsboxError, ValueError) as exc:
-        report_failure(exc)
-        return 1
+    with cli_words():  # the messages name the tool's flags, also for a tool called in-process
+        try:
+            with asyncio.Runner(loop_factory=event_loop_factory(server)) as runner:
+                return runner.run(coroutine)
+        except (PacsboxError, ValueError) as exc:
+            report_failure(exc)
+            return 1
 
 
 def event_loop_factory(server: bool):

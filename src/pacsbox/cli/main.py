@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from ..wording import use_cli_words
+
 # tool name -> module in pacsbox.cli that has main(argv) -> int
 TOOLS = {
     "echoscu": ("echoscu", "DICOM verification (C-ECHO) SCU"),
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pacsbox: unknown tool '{argv[0]}'\n\n{USAGE}", file=sys.stderr)
         return 2
     _import_asyncio_without_ssl()
+    use_cli_words()
     module = importlib.import_module(f"pacsbox.cli.{entry[0]}")
     try:
         return module.main(argv[1:])

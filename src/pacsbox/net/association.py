@@ -61,6 +61,7 @@ from ..ul.diagnosis import (
 from ..ul.dump import dump_associate_ac, dump_associate_rq, dump_pdu_hex
 from ..ul.negotiation import AgreedContext, agreed_contexts, max_send_pdv
 from ..ul.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ, AbortSource, encode_pdu
+from ..wording import see_debug
 
 DEBUG = logging.DEBUG
 WRITE_BATCH = 1 << 18  # bytes of PDUs handed to the transport at once
@@ -1011,7 +1012,7 @@ class Association(asyncio.Protocol):
             detail = "\n" + "\n".join(diagnosis.lines[1:]) + "\n" + diagnosis.hint
         raise PacsboxError(
             f"The peer accepted no presentation context for {wanted}.{detail}\n"
-            "Run with -d to see what was proposed and what the peer answered."
+            f"{see_debug('what was proposed and what the peer answered', capital=True)}."
         )
 
     async def __aenter__(self) -> Association:

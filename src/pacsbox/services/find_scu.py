@@ -21,6 +21,7 @@ from ..log import log
 from ..net.association import Association
 from ..ul.diagnosis import AssociationAbortedError
 from ..ul.negotiation import AgreedContext
+from ..wording import say
 from .qr_models import FIND_MODELS, SOP_CLASSES, Model
 
 if TYPE_CHECKING:
@@ -66,7 +67,11 @@ def dcmtk_status_words(status: int) -> str:
 
 def model_alternatives(model: Model) -> str:
     """'-S (Study Root), -P (Patient Root) or ...': the other models, for error messages."""
-    others = [f"{MODEL_FLAGS[m]} ({MODEL_NAMES[m]})" for m in MODEL_FLAGS if m is not model]
+    others = [
+        f"{say(MODEL_FLAGS[m], f'model={m.value!r}')} ({MODEL_NAMES[m]})"
+        for m in MODEL_FLAGS
+        if m is not model
+    ]
     return ", ".join(others[:-1]) + " or " + others[-1]
 
 

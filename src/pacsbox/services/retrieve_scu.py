@@ -30,6 +30,8 @@ from ..syntaxes import UNCOMPRESSED
 from ..ul.diagnosis import AssociationAbortedError
 from ..ul.negotiation import MAX_CONTEXTS, AgreedContext
 from ..ul.pdu import RoleSelection
+from ..wording import say, see_debug
+from .find_scu import MODEL_FLAGS
 from .qr_models import SOP_CLASSES, Model
 
 if TYPE_CHECKING:
@@ -174,8 +176,13 @@ def _destination_unknown(result: RetrieveResult, ctx: _Context) -> str:
         f"The PACS '{ctx.called_ae}' refused the C-MOVE: it does not know the move destination "
         f"'{dest}' (status 0xA801). Configure AE '{dest}' with host and port on the PACS "
         f"(DCMTK dcmqrscp: a HostTable line such as  name = ({dest}, host, port);  Orthanc: "
-        f"DicomModalities), or pass a destination it knows with -aem."
+        f"DicomModalities), or {_known_destination('pass one it knows')}."
     )
+
+
+def _known_destination(verb: str) -> str:
+    """How to give the PACS a destination it knows: movescu's -aem, or the API's."""
+    return say(f"{verb} with -aem", f"{verb} (move(destination=...); retrieve's is calling_ae)")
 
 
 def _out_of_resources(result: RetrieveResult, ctx: _Context) -> str:
@@ -212,8 +219,12 @@ def _identifier_problem(result: RetrieveResult, ctx: _Context) -> str:
     text = (
         f"The PACS '{ctx.called_ae}' could not process the C-{ctx.service.upper()}: status "
         f"0x{result.status:04X} ({info.meaning}). Check the identifier: QueryRetrieveLevel and "
-        "the unique key of that level and of the levels above it for the model (e.g. -S -k "
-        "QueryRetrieveLevel=STUDY -k StudyInstanceUID=...; -P also needs PatientID)."
+        "the unique key of that level and of the levels above it for the model (e.g. "
+        + say(
+            "-S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=...; -P also needs PatientID",
+            "level='STUDY', StudyInstanceUID=...; model='patient' also needs PatientID",
+        )
+        + ")."
     )
     if ctx.service == "move" and 0xC000 <= result.status <= 0xCFFF:
         # Orthanc 1.10 answers an unknown move destination with 0xC000, not 0xA801
@@ -221,7 +232,7 @@ def _identifier_problem(result: RetrieveResult, ctx: _Context) -> str:
             " Some PACS (Orthanc) also answer so when they hold nothing that matches (a C-FIND "
             "with the same keys tells), or when they do not know the move destination "
             f"'{ctx.destination}': configure AE '{ctx.destination}' with host and port on the "
-            "PACS (Orthanc: DicomModalities) or pass one it knows with -aem."
+            f"PACS (Orthanc: DicomModalities) or {_known_destination('pass one it knows')}."
         )
     elif 0xC000 <= result.status <= 0xCFFF:
         text += (
@@ -406,13 +417,17 @@ def _retrieve_context(assoc: Association, model: Model, service: str) -> AgreedC
     for context in assoc.contexts.values():
         if context.abstract_syntax == sop_class:
             return context
-    flags = {"patient": "-P", "study": "-S", "patient-study-only": "-O"}
-    others = " or ".join(f for m, f in flags.items() if m != model.value)
+    others = " or ".join(
+        say(MODEL_FLAGS[m], f"model={m.value!r}")
+        for m in (Model.STUDY_ROOT, Model.PATIENT_ROOT, Model.PATIENT_STUDY_ONLY)
+        if m is not model
+    )
+    move_instead = say("movescu", "move, or retrieve(via='move')")
     raise PacsboxError(
         f"The peer did not accept the {model.value} root C-{service.upper()} SOP class "
         f"({sop_class}). Retrieve with a model it supports ({others})"
-        + (", or use C-MOVE (movescu) instead of C-GET" if service == "get" else "")
-        + "; run with -d to see what it accepted."
+        + (f", or use C-MOVE ({move_instead}) instead of C-GET" if service == "get" else "")
+        + f"; {see_debug('what it accepted')}."
     )
 
 
@@ -478,7 +493,7 @@ async def move(
     if not destination.strip() or len(destination) > 16 or "\\" in destination:
         raise ValueError(
             f"move destination {destination!r} is not a valid AE title: 1 to 16 characters, "
-            "no backslash (-aem)"
+            f"no backslash ({say('-aem', 'destination')})"
         )
     return await _retrieve(
         assoc, Model(model), identifier, "move", destination, on_progress, cancel, priority

@@ -29,6 +29,7 @@ from ..syntaxes import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from ..uids import transfer_syntax_description, uid_description
 from ..ul.diagnosis import DCMTK_ACCEPT_OPTIONS
 from ..ul.negotiation import MAX_CONTEXTS, AgreedContext
+from ..wording import see_debug
 
 # How a file's data set is read: up to READ_LIMIT with one pread into memory (for a 40 KB
 # file ~20 us less than opening a file object and mapping it: no fstat/ioctl/lseek of the
@@ -192,7 +193,7 @@ def choose_context(assoc: Association, info: FileInfo) -> tuple[AgreedContext, b
     if not candidates:
         raise PacsboxError(
             f"the peer accepted no presentation context for {what}; it may not store this "
-            "SOP class (run with -d to see its answer)"
+            f"SOP class ({see_debug('its answer')})"
         )
     accepted = ", ".join(transfer_syntax_description(c.transfer_syntax) for c in candidates)
     raise PacsboxError(

@@ -21,6 +21,7 @@ from pacsbox.ul.pdu import (
     RejectResult,
     RejectSource,
 )
+from pacsbox.wording import say
 
 
 @record
@@ -51,7 +52,7 @@ REJECT_SOURCE_WORDS: dict[int, str] = {
 
 _DCMQRSCP_CALLED_NOTE = (
     " (DCMTK's dcmqrscp sends this reason also when it does not know the calling AE title;"
-    " check -aet too: we sent '{calling}'.)"
+    " check {aet} too: we sent '{calling}'.)"
 )
 _BUSY = (
     " Retry later, open fewer associations at once, or raise the peer's limit"
@@ -75,13 +76,13 @@ REJECT_REASONS: dict[tuple[int, int], tuple[str, str]] = {
     (RejectSource.SERVICE_USER, 3): (
         "Calling AE Title Not Recognized",
         "The peer does not accept our AE title '{calling}'. Pass one it is configured for with"
-        " -aet, or add '{calling}' to the peer's configuration (dcmqrscp: HostTable and the"
+        " {aet}, or add '{calling}' to the peer's configuration (dcmqrscp: HostTable and the"
         " AETable line of the called AE).",
     ),
     (RejectSource.SERVICE_USER, 7): (
         "Called AE Title Not Recognized",
         "The peer does not know the called AE title '{called}' that we sent. Pass the PACS's"
-        " own AE title with -aec (for DCMTK's dcmqrscp: one of the AETable entries in its"
+        " own AE title with {aec} (for DCMTK's dcmqrscp: one of the AETable entries in its"
         " config file)." + _DCMQRSCP_CALLED_NOTE,
     ),
     (RejectSource.SERVICE_PROVIDER_ACSE, 1): (
@@ -130,7 +131,7 @@ def describe_rejection(rj: AAssociateRJ, called_ae: str, calling_ae: str) -> Dia
         or rj.source not in REJECT_SOURCE_WORDS
     ):
         template = _RESERVED_REJECT_HINT
-    hint = template.format(called=called_ae, calling=calling_ae)
+    hint = template.format(called=called_ae, calling=calling_ae, **_ae_flags())
     lines = [
         "Association Rejected:",
         f"Result: {result_words}, Source: {source_words}",
@@ -192,8 +193,13 @@ _ABORT_USER_HINT = (
 _ABORT_LOOK = " Look at the peer's log: DCMTK peers say why with -d."
 _ABORT_DURING_NEGOTIATION = (
     " Some peers abort instead of rejecting when they refuse our calling or called AE title or"
-    " accept no presentation context: check -aet and -aec and the peer's configuration."
+    " accept no presentation context: check {aet} and {aec} and the peer's configuration."
 )
+
+
+def _ae_flags() -> dict[str, str]:
+    """How the reader sets our AE title and the called one: the flags, or the arguments."""
+    return {"aet": say("-aet", "calling_ae="), "aec": say("-aec", "called_ae=")}
 
 
 def describe_abort(source: int, reason: int, *, during_negotiation: bool = False) -> Diagnosis:
@@ -208,7 +214,7 @@ def describe_abort(source: int, reason: int, *, during_negotiation: bool = False
         reason_words, hint = "Not Significant", _ABORT_USER_HINT
     hint += _ABORT_LOOK
     if during_negotiation:
-        hint += _ABORT_DURING_NEGOTIATION
+        hint += _ABORT_DURING_NEGOTIATION.format(**_ae_flags())
     lines = ["Association Aborted:", f"Source: {source_words}", f"Reason: {reason_words}"]
     message = (
         f"Association aborted by the peer (Source: {source_words}, Reason: {reason_words}).\n{hint}"
