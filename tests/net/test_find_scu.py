@@ -16,6 +16,15 @@ from pacsbox.net.server import Server, ServerConfig
 from pacsbox.services.find_scu import FindError, find, find_proposal
 from pacsbox.services.qr_models import SOP_CLASSES, Model
 from pacsbox.ul.negotiation import AcceptorPolicy
+from pacsbox.wording import cli_words
+
+
+@pytest.fixture(autouse=True)
+def _as_the_command_line():
+    """The hints as the command-line tools word them (their flags); tests/api has the API's."""
+    with cli_words():
+        yield
+
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 STUDY_FIND = SOP_CLASSES[Model.STUDY_ROOT].find

@@ -29,6 +29,15 @@ from pacsbox.services.retrieve_scu import (
 )
 from pacsbox.syntaxes import UNCOMPRESSED
 from pacsbox.ul.negotiation import MAX_CONTEXTS, AcceptorPolicy
+from pacsbox.wording import cli_words
+
+
+@pytest.fixture(autouse=True)
+def _as_the_command_line():
+    """The hints as the command-line tools word them (their flags); tests/api has the API's."""
+    with cli_words():
+        yield
+
 
 MOVE = SOP_CLASSES[Model.STUDY_ROOT].move
 GET = SOP_CLASSES[Model.STUDY_ROOT].get
