@@ -290,6 +290,24 @@ def test_each_area_keeps_its_own_copy(tmp_path, samples, db, policy):
     assert [p.name for p in (tmp_path / "SECOND").iterdir()] == [second.path]
 
 
+def test_storage_commitment_answers_for_the_called_areas_copy(tmp_path, samples, db):
+    """A Storage Commitment request through one area's AE title is about that area's copy:
+    with the second area's file gone, the first area commits and the second does not."""
+    options, _ = db
+    port = peers.free_port()
+    cfg = config(tmp_path, port, ("FIRST", "RW", (10, "10mb")), ("SECOND", "RW", (10, "10mb")))
+    with dcmqrscp(cfg, port, *options):
+        for area in ("FIRST", "SECOND"):
+            stored(storescu(port, area, samples["ct"]))
+        (gone,) = (tmp_path / "SECOND").glob(f"*{sop_uid(samples['ct'])}")
+        gone.unlink()
+        for area, code in (("FIRST", 0), ("SECOND", 1)):
+            cp = run_pacsbox("stgcmtscu", "-aec", area, "-aet", "ACME1", "127.0.0.1", port,
+                             samples["ct"])  # fmt: skip
+            assert cp.returncode == code, cp.stderr
+        assert "0x0110" in cp.stderr  # SECOND: processing failure, its file is gone
+
+
 # --- the tutorial ----------------------------------------------------------------------------
 
 

@@ -144,6 +144,7 @@ def server_config(args, config, index=None) -> ServerConfig:
             locate=store.locate,
             address_for=_destination(config),
             timeouts=Timeouts(acse=args.acse_timeout, dimse=args.dimse_timeout or 60),
+            area_of=lambda assoc: assoc.rq.called_ae_title if assoc.rq else None,
         )
     return ServerConfig(
         ae_title=next(iter(config.areas), "DCMQRSCP"),

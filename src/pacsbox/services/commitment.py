@@ -105,7 +105,9 @@ class StorageCommitmentSCP(RequestHandler):
 
     locate(area, path): the file of an index row. address_for(ae_title): where to open the
     association for a report the requester did not wait for (None: unknown AE, the report is
-    dropped with a log line that says what to configure).
+    dropped with a log line that says what to configure). area_of(association): the storage
+    area whose copies the request is about (dcmqrscp: the called AE title's; None: the default
+    area); without it, each instance's most recently received copy, in whichever area.
     """
 
     def __init__(
@@ -116,11 +118,13 @@ class StorageCommitmentSCP(RequestHandler):
         locate: Callable[[str | None, str], Path | None],
         address_for: Callable[[str], tuple[str, int] | None],
         timeouts: Timeouts | None = None,
+        area_of: Callable[[Association], str | None] | None = None,
     ) -> None:
         self.index = index
         self.ae_title = ae_title
         self.locate = locate
         self.address_for = address_for
+        self.area_of = area_of
         self.timeouts = timeouts or Timeouts(dimse=60)
         self._tasks: set[asyncio.Task] = set()
 
@@ -158,7 +162,10 @@ class StorageCommitmentSCP(RequestHandler):
                 action_type_id=REQUEST_COMMITMENT,
             ),
         )
-        result = await asyncio.to_thread(self.check, transaction, references)
+        from ..archive.index import ANY_AREA
+
+        area = self.area_of(assoc) if self.area_of is not None else ANY_AREA
+        result = await asyncio.to_thread(self.check, transaction, references, area)
         calling = assoc.rq.calling_ae_title if assoc.rq else ""
         log.info("Storage Commitment %s: %d committed, %d failed",
                  transaction, len(result.committed), len(result.failed))  # fmt: skip
@@ -168,12 +175,16 @@ class StorageCommitmentSCP(RequestHandler):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def check(self, transaction: str, references: Iterable[tuple[str, str]]) -> CommitmentResult:
-        """Each instance in the index, of that SOP class, on disk whole; files fsync'd."""
+    def check(
+        self, transaction: str, references: Iterable[tuple[str, str]], area=None
+    ) -> CommitmentResult:
+        """Each instance in the index (its copy in storage area ``area``, None: the default
+        one; Index.ANY_AREA: the latest copy), of that SOP class, on disk whole; files
+        fsync'd."""
         result = CommitmentResult(transaction)
         directories: set[Path] = set()
         for sop_class, sop_instance in references:
-            record = self.index.get_instance(sop_instance)
+            record = self.index.get_instance(sop_instance, area)
             if record is None:
                 result.failed.append((sop_class, sop_instance, NO_SUCH_OBJECT_INSTANCE))
                 continue

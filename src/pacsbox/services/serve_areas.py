@@ -61,6 +61,7 @@ def with_areas(server: ServerConfig, config: ServeConfig, index) -> ServerConfig
     assert handlers[CGetRQ] is retrieve
     retrieve.options_for = area_options(selection, AreaService.RETRIEVE, locate)
     retrieve.locate = handlers[NActionRQ].locate = locate
+    handlers[NActionRQ].area_of = lambda assoc: _title(selection.area_of_association(assoc))
     options = {"index": index, "on_duplicate": settings.on_duplicate,
                "max_dataset_size": settings.max_dataset_size}  # fmt: skip
     default = StorageSCP(files, sort_prefix="", locate=locate, **options)
@@ -158,6 +159,10 @@ class AreaStorage(RequestHandler):
     def close(self) -> None:
         self.areas.close()
         self.default.close()
+
+
+def _title(area: StorageArea | None) -> str | None:
+    return area.ae_title if area is not None else None
 
 
 def area_options(selection: AreaSelection, service: AreaService, locate=None):
