@@ -66,6 +66,15 @@ class Finding:
     detail: str = ""
     repair: str | None = None  # what repair did, or why it did not
 
+    @property
+    def repaired(self) -> bool:
+        """Whether repair dealt with it (a file not whole that was set aside was)."""
+        return self.repair is not None and not self.repair.startswith(_NOT_DONE)
+
+
+# how the repair's sentences start when it did nothing
+_NOT_DONE = ("not repaired", "not deleted", "left alone")
+
 
 @dataclass(slots=True)
 class Report:

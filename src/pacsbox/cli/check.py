@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
         if before is not None:
             _print(before, url, verbose=verbose, title="before the repair")
             acted = [f for f in before.findings if f.repair]
-            done = [f for f in acted if not f.repair.startswith(("not ", "left alone"))]
+            done = [f for f in acted if f.repaired]
             print(f"repair: {len(done)} of {len(acted)} findings dealt with"
                   + ("" if verbose else " (-v says how)"))  # fmt: skip
         _print(report, url, verbose=verbose, title="after the repair" if before else None)
