@@ -103,7 +103,8 @@ def parser() -> DcmtkArgumentParser:
     )
     p.add_argument("--pending-interval", type=float, default=0.0, metavar="SECONDS",
                    help="C-MOVE/C-GET: at most one pending response this often "
-                        "(default 0: after every sub-operation, as dcmqrscp)")  # fmt: skip
+                        "(default 0: after every sub-operation but the last, whose counters "
+                        "the final response gives; dcmqrscp sends that one too)")  # fmt: skip
     g = p.add_argument_group("preferred network transfer syntaxes")
     add_scp_syntax_options(g, accept_all=False)
     g.set_defaults(prefer=None)  # no +x option: the archive's policy (see ARCHIVE_PREFERENCE)

@@ -63,7 +63,7 @@ def parser() -> DcmtkArgumentParser:
                    help="refuse a data set larger than this with 0xA700 (default: no limit)")  # fmt: skip
     p.add_argument("--pending-interval", type=float, metavar="SECONDS",
                    help="C-MOVE/C-GET: at most one pending response this often (default 0.5; "
-                        "0: after every sub-operation)")  # fmt: skip
+                        "0: after every sub-operation but the last)")  # fmt: skip
     p.add_argument("--host", help="address to listen on (default: 0.0.0.0, all)")
     p.add_argument("--aet", "-aet", "--aetitle", dest="aet",
                    help="our AE title (default: PACSBOX)")  # fmt: skip

@@ -10,7 +10,9 @@ SCU of the storage classes it offered to serve, for C-GET (with or without role 
 Horos and Conquest send none).
 
 Pending responses carry the four counters, one after each sub-operation at most every
-``pending_interval`` seconds (0: after every one). A C-CANCEL-RQ is honoured between
+``pending_interval`` seconds (0: after every one but the last, whose counters the final
+response gives at once; DCMTK's dcmqrscp sends that one too, PS3.4 C.4.2.1.5 leaves pending
+responses to the SCP). A C-CANCEL-RQ is honoured between
 sub-operations: the final status is Cancel with the true counters. The counters are US (at
 most 65,535): beyond that they stay at 65,535 while the sub-operations go on.
 """
