@@ -11,9 +11,8 @@ Horos and Conquest send none).
 
 Pending responses carry the four counters, one after each sub-operation at most every
 ``pending_interval`` seconds (0: after every one but the last, whose counters the final
-response gives at once; DCMTK's dcmqrscp sends that one too, PS3.4 C.4.2.1.5 leaves pending
-responses to the SCP). A C-CANCEL-RQ is honoured between
-sub-operations: the final status is Cancel with the true counters. The counters are US (at
+response gives at once; DCMTK's dcmqrscp sends that one too: a pending response is the
+SCP's option). A C-CANCEL-RQ is honoured between sub-operations: the final status is Cancel with the true counters. The counters are US (at
 most 65,535): beyond that they stay at 65,535 while the sub-operations go on.
 """
 
