@@ -545,19 +545,20 @@ class StorageSCP(RequestHandler):
         return verdict, stored
 
     def _duplicate(self, uid: str, stored_path: str) -> Verdict:
+        where = f"{stored_path} in storage area {self.area}" if self.area else stored_path
         if self.on_duplicate == "keep":
             log.info(
                 "Keeping the stored %s (%s), dropping the copy received again "
                 "(--on-duplicate keep; pass replace to store re-sends)",
                 uid,
-                stored_path,
+                where,
             )
             return SUCCESS, None  # the archive holds this SOP instance, as the sender wants
         log.warning(
             "Refusing %s: an instance with this SOP Instance UID is stored already (%s) and "
             "--on-duplicate is refuse; pass --on-duplicate replace or keep to accept re-sends",
             uid,
-            stored_path,
+            where,
         )
         tail = " stored already (--on-duplicate refuse)"
         return DUPLICATE_SOP_INSTANCE, (
