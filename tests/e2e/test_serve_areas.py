@@ -156,3 +156,21 @@ def test_print_config_shows_the_areas(tmp_path):
     assert cp.returncode == 0, cp.stderr
     assert f'[areas.ROAREA]\npath = "{tmp_path / "ro"}"\naccess = "R"\n' in cp.stdout
     assert parse(cp.stdout).areas == load(config).areas
+
+
+def test_storage_commitment_answers_for_the_called_areas_copy(tmp_path):
+    """A copy in an area and one in the default area: a Storage Commitment request is
+    answered for the copy of the area its called AE title selects."""
+    ct = build_samples(tmp_path / "samples")["ct"]
+    port = peers.free_port()
+    config = tmp_path / "pacsbox.toml"
+    write_config(config, port, ro_access="RW")
+    with serve(config, port):
+        for called in ("RWAREA", "AREAPACS"):
+            cp = storescu(port, called, ct.path)
+            assert cp.returncode == 0 and "Store Response (Success)" in cp.stderr, cp.stderr
+        (tmp_path / "rw" / ct.stored_name).unlink()
+        for called, code in (("AREAPACS", 0), ("RWAREA", 1)):
+            cp = run_pacsbox("stgcmtscu", "-aec", called, "127.0.0.1", port, ct.path)
+            assert cp.returncode == code, cp.stderr
+    assert "0x0110" in cp.stderr  # RWAREA: processing failure, its file is gone
