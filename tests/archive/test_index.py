@@ -522,17 +522,24 @@ def _instance_indexes(index: Index) -> dict[str, str]:
         return dict(rows.all())
 
 
+def _two_rows_then_revision(index: Index, revision: str) -> tuple[str, str, str, str]:
+    """(study, series, in_area, no_area): two instances of one series written by this
+    pacsbox, ``in_area`` in storage area ARCHIVE (a.dcm), ``no_area`` in the default one
+    (b.dcm); then the schema taken back to ``revision``."""
+    study, series_uid, in_area, no_area = new_uid(), new_uid(), new_uid(), new_uid()
+    add(index, ct_header(study, series_uid, in_area), "a.dcm", area="ARCHIVE")
+    add(index, ct_header(study, series_uid, no_area), "b.dcm")
+    with index.engine.begin() as conn:
+        command.downgrade(migrations.alembic_config(conn), revision)
+    return study, series_uid, in_area, no_area
+
+
 def test_0002_writes_two_instance_indexes_fewer_and_keeps_the_rows(db: Database, caplog):
     """An index made by the first release, with instances in and out of storage areas, is
     upgraded when opened: no SOP Class UID index, the area index over area rows only; the rows
     stay, and area and SOP Class matching still work."""
-    # a 0001 database with rows: written by this pacsbox, then the schema taken back
-    study, series_uid, in_area, no_area = new_uid(), new_uid(), new_uid(), new_uid()
-    with db.open() as index:
-        add(index, ct_header(study, series_uid, in_area), "a.dcm", area="ARCHIVE")
-        add(index, ct_header(study, series_uid, no_area), "b.dcm")
-        with index.engine.begin() as conn:
-            command.downgrade(migrations.alembic_config(conn), "0001")
+    with db.open() as index:  # a 0001 database with rows
+        *_, no_area = _two_rows_then_revision(index, "0001")
         old = _instance_indexes(index)
     assert set(old) == {
         "ix_instances_series_fk", "ix_instances_sop_class_uid", "ix_instances_area_received_at"
@@ -560,12 +567,9 @@ def test_0004_keeps_a_copy_per_area_and_keeps_the_rows(db: Database):
     """An index of revision 0003 (one row per SOP Instance UID; the default area's rows with a
     NULL area) is upgraded when opened: its rows stay where they were, the default area's
     read as None, and an instance of one area can then be stored in another too."""
-    study, series_uid, in_area, no_area = new_uid(), new_uid(), new_uid(), new_uid()
     with db.open() as index:
-        add(index, ct_header(study, series_uid, in_area), "a.dcm", area="ARCHIVE")
-        add(index, ct_header(study, series_uid, no_area), "b.dcm")
+        study, series_uid, in_area, no_area = _two_rows_then_revision(index, "0003")
         with index.engine.begin() as conn:
-            command.downgrade(migrations.alembic_config(conn), "0003")
             areas = conn.execute(sa.text("SELECT area FROM instances ORDER BY id")).scalars()
             assert list(areas) == ["ARCHIVE", None]
             with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
