@@ -826,7 +826,7 @@ class Index:
         document = header_document(header)
         statement = (
             update(instances)
-            .where(instances.c.sop_instance_uid == sop_instance_uid, instances.c.area == (area or ""),
+            .where(instances.c.sop_instance_uid == sop_instance_uid, in_area(area),
                    instances.c.header.is_(None))
             .values(header=document)
         )  # fmt: skip
@@ -1369,7 +1369,7 @@ def _copy(query, sop_instance_uid: str, area: AreaChoice):
     query = query.where(instances.c.sop_instance_uid == sop_instance_uid)
     if area is ANY_AREA:
         return query.order_by(instances.c.received_at.desc(), instances.c.id.desc()).limit(1)
-    return query.where(instances.c.area == (area or ""))
+    return query.where(in_area(area))
 
 
 def _writer_lock_file(engine: Engine) -> int | None:
