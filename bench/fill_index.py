@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-GENERATOR_VERSION = 3  # bump when the rows written below change
+GENERATOR_VERSION = 4  # bump when the rows written below change
 CACHE_ENV = "PACSBOX_BENCH_CACHE"
 UID_ROOT = "1.2.826.0.1.3680043.8.498.7731"  # pydicom's root + a fixed branch for these rows
 CHUNK = 50_000  # rows per executemany
@@ -243,7 +243,7 @@ def generate(n_instances: int, n_studies: int, seed: int):
             sop = f"{series_uid}.{n}"
             chunk.append((instance_id, sop, sid, sop_class, n, "1.2.840.10008.1.2.1",
                           f"{s % 97:02d}/{s}/{k}/{n}.dcm", size, received + timedelta(seconds=n),
-                          "MODALITY", None, f"{head}{sop}{middle}{n}{tail}"))  # fmt: skip
+                          "MODALITY", "", f"{head}{sop}{middle}{n}{tail}"))  # fmt: skip
             if len(chunk) >= CHUNK:
                 yield "instances", chunk
                 chunk = []
