@@ -30,6 +30,7 @@ from sqlalchemy import event
 
 from pacsbox.archive import (
     AddOutcome,
+    ArchiveIndexError,
     HeaderError,
     Index,
     IndexStats,
@@ -632,11 +633,54 @@ def test_reopening_is_a_no_op(db: Database, monkeypatch):
         assert index.stats() == IndexStats(1, 1, 1, 1)
 
 
-def test_a_database_from_a_newer_pacsbox_is_refused_with_a_reason(db: Database):
+def test_a_database_from_a_newer_pacsbox_is_refused_with_a_reason(db: Database, caplog):
     with db.open() as index, index.engine.begin() as conn:
         conn.exec_driver_sql(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '9999'")
     with pytest.raises(Exception, match="newer pacsbox"):
         db.open()
+    assert "Upgrading" not in caplog.text  # not "from 9999 to 0004": nothing is upgraded
+
+
+def test_an_index_locked_during_its_upgrade_says_why(tmp_path: Path):
+    """Another process holds the write lock (one upgrading a large index does, for as long as
+    that takes): the open fails after the busy timeout with words that say so."""
+    import sqlite3
+
+    db = Database("sqlite", tmp_path)
+    with db.open() as index:
+        _two_rows_then_revision(index, "0003")
+    holder = sqlite3.connect(tmp_path / "index.sqlite", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ArchiveIndexError, match=r"locked by another process.*Upgrading the"):
+            Index.open(db.url, busy_timeout=0.2)
+    finally:
+        holder.close()
+    with db.open() as index:  # once it is free, the upgrade runs
+        assert index.schema_revision() == migrations.head_revision()
+
+
+def test_an_upgraded_sqlite_index_is_compacted(tmp_path: Path, monkeypatch, caplog):
+    """0004 copies the instances table: the WAL held the copy and the file the old table's
+    pages, free (a 1.2 GB index took 5 GB on disk). After the upgrade the WAL is emptied and
+    the file compacted (here for any free space; by default past 16 MB and a quarter)."""
+    db = Database("sqlite", tmp_path)
+    with db.open() as index:
+        for n in range(200):
+            add(index, ct_header(new_uid(), new_uid(), new_uid()), f"{n}.dcm")
+        _two_rows_then_revision(index, "0003")
+    import pacsbox.archive.index as index_module
+
+    monkeypatch.setattr(index_module, "_COMPACT_BYTES", 0)
+    caplog.set_level(logging.WARNING, logger=pacsbox_log.name)
+    with db.open() as index:
+        assert index.stats().instances == 202
+        with index.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA freelist_count").scalar() == 0
+        wal = tmp_path / "index.sqlite-wal"
+        assert not wal.exists() or wal.stat().st_size == 0
+    assert "Compacting the index file: the upgrade left" in caplog.text
+    assert "Index file compacted in" in caplog.text
 
 
 # --- several processes -----------------------------------------------------------------------

@@ -37,6 +37,14 @@ def head_revision() -> str:
     return head
 
 
+def is_known(revision: str) -> bool:
+    """Whether this pacsbox ships ``revision`` (an index of a newer pacsbox has one it does not)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except Exception:  # alembic: "No such revision" or a malformed name
+        return False
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at; None for a database pacsbox has not set up."""
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
