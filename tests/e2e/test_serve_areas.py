@@ -7,6 +7,7 @@ area (data/files)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pydicom
@@ -174,3 +175,9 @@ def test_storage_commitment_answers_for_the_called_areas_copy(tmp_path):
             cp = run_pacsbox("stgcmtscu", "-aec", called, "127.0.0.1", port, ct.path)
             assert cp.returncode == code, cp.stderr
     assert "0x0110" in cp.stderr  # RWAREA: processing failure, its file is gone
+    # `pacsbox check --config` checks the [areas] folders too: RWAREA's file is missing
+    cp = run_pacsbox("check", "--config", config, "--json")
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    report = json.loads(cp.stdout)
+    assert [(f["kind"], f["area"]) for f in report["findings"]] == [("missing_file", "RWAREA")]
+    assert report["rows"] == 2

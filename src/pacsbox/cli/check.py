@@ -136,7 +136,9 @@ def _archive(args) -> tuple[dict, str, frozenset[Path]]:
                 f"{files} is not a folder: no archive there; pass the --data (or --config) "
                 "serve runs with"
             )
-        roots, url = {None: files}, config.database_url
+        # the default area and serve's [areas] (each AE title's rows are in its own folder)
+        roots = {None: files, **{a.ae_title: Path(a.path) for a in config.areas.values()}}
+        url = config.database_url
     return roots, url, _sqlite_files(url)
 
 
