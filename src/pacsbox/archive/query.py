@@ -981,11 +981,11 @@ def retrieve_instances(
     rows = conn.execute(
         select(instances.c.sop_class_uid, instances.c.sop_instance_uid,
                instances.c.transfer_syntax, instances.c.path, instances.c.area)
-        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id.desc())
+        .select_from(_joined(IMAGE)).where(and_(*conditions)).order_by(instances.c.id)
     )  # fmt: skip
     # Of an instance that several storage areas hold (area None: every area), its most
-    # recently indexed copy, once; in the order indexed
+    # recently indexed copy (the later row replaces the earlier), once
     found: dict[str, StoredInstance] = {}
     for sop_class, uid, syntax, path, row_area in rows:
-        found.setdefault(uid, StoredInstance(sop_class, uid, syntax, path, row_area or None))
-    return level, list(reversed(found.values()))
+        found[uid] = StoredInstance(sop_class, uid, syntax, path, row_area or None)
+    return level, list(found.values())
